@@ -1,0 +1,1 @@
+//! The tokio driver: the only place in this crate with sockets and a clock.

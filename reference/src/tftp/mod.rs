@@ -1,0 +1,1 @@
+//! TFTP server and client sessions.

@@ -1,0 +1,1 @@
+//! pxelab's deterministic simulator (arrives with the simulator issue).
