@@ -45,7 +45,7 @@ struct Lab {
     now: Instant,
     server: TftpServer,
     root: MemoryRoot,
-    sessions: Vec<(u16, TftpSession)>,
+    sessions: Vec<(u16, Box<TftpSession>)>,
     next_port: u16,
     clients: Vec<TftpClient>,
     in_flight: VecDeque<Transmit>,

@@ -57,7 +57,7 @@ pub enum Accept {
     /// A read transfer starts. The driver binds a fresh UDP port for it (the
     /// server's TID, RFC 1350 §4) and from then on routes datagrams from the
     /// client's address and port to that port's session.
-    Session(TftpSession),
+    Session(Box<TftpSession>),
     /// Send this ERROR to the client. Its `src` port is 0: send it from a fresh
     /// ephemeral port, as a session would have (RFC 1350 §4), and keep no state.
     Reply(Transmit),
@@ -218,7 +218,7 @@ impl TftpServer {
                 client: dgram.src,
             }
         };
-        Accept::Session(TftpSession::new(
+        Accept::Session(Box::new(TftpSession::new(
             now,
             &dgram,
             local_ip(&dgram),
@@ -228,7 +228,7 @@ impl TftpServer {
             (!oack.is_empty()).then_some(oack),
             &self.config,
             slot,
-        ))
+        )))
     }
 }
 
