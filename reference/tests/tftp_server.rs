@@ -372,3 +372,83 @@ fn dir_root_refuses_symlink_escapes_with_error_2() {
         "a file is not a root"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use pxelab_reference::tftp::TftpPath;
+
+    fn any_packet() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            (
+                0u16..8,
+                any::<u16>(),
+                prop::collection::vec(any::<u8>(), 0..40)
+            )
+                .prop_map(|(op, n, rest)| {
+                    let mut v = op.to_be_bytes().to_vec();
+                    v.extend_from_slice(&n.to_be_bytes());
+                    v.extend_from_slice(&rest);
+                    v
+                }),
+            (
+                "[a-z./\\\\]{1,12}",
+                prop::collection::vec(("[a-zA-Z]{1,10}", "[0-9]{0,8}"), 0..4)
+            )
+                .prop_map(|(f, o)| rrq(
+                    &f,
+                    &o.iter()
+                        .map(|(a, b)| (a.as_str(), b.as_str()))
+                        .collect::<Vec<_>>()
+                )),
+        ]
+    }
+
+    proptest! {
+        /// Whatever reaches port 69 or a session's port, from the client or a
+        /// stranger, at whatever time, nothing panics and a session stays bounded.
+        #[test]
+        fn machines_survive_arbitrary_input(
+            first in any_packet(),
+            rest in prop::collection::vec((any_packet(), any::<bool>(), 0u64..3000), 0..24),
+        ) {
+            let mut server = TftpServer::new(TftpServerConfig { max_blksize: 64, ..Default::default() });
+            let root = root();
+            let _ = accept(&mut server, &root, CLIENT, &first);
+            let Accept::Session(mut s) = accept(&mut server, &root, CLIENT, &rrq("boot/bcd", &[("blksize", "16"), ("windowsize", "4")])) else {
+                panic!("the RRQ must open a session");
+            };
+            let mut now = Instant::ZERO;
+            for (payload, stranger, dt) in rest {
+                now += std::time::Duration::from_millis(dt);
+                let src = if stranger { SocketAddrV4::new(*CLIENT.ip(), 9) } else { CLIENT };
+                s.handle_datagram(now, Datagram { src, dst: SERVER, src_mac: Mac::ZERO, payload: &payload });
+                s.handle_timeout(now);
+                let mut sent = 0;
+                while let Some(t) = s.poll_transmit() {
+                    match TftpPacket::parse(&t.payload) {
+                        Ok(TftpPacket::Data { data, .. }) => prop_assert!(data.len() <= 16, "DATA beyond blksize"),
+                        Ok(_) => {}
+                        Err(e) => prop_assert!(false, "the session emitted an unparseable packet: {e}"),
+                    }
+                    sent += 1;
+                    prop_assert!(sent <= 8, "more than a window plus an error per input");
+                }
+                while s.poll_event().is_some() {}
+            }
+        }
+
+        /// Whatever a client asks for, a parsed path has only plain components.
+        #[test]
+        fn parsed_paths_stay_inside(name in "[a-zA-Z.:/\\\\\\x00]{0,24}") {
+            if let Ok(p) = TftpPath::parse(&name) {
+                for c in p.components() {
+                    prop_assert!(!c.is_empty() && c != "." && c != "..");
+                    prop_assert!(!c.contains(['/', '\\', '\0']));
+                }
+                prop_assert!(!name.starts_with(['/', '\\']));
+            }
+        }
+    }
+}
