@@ -245,6 +245,12 @@ fn plain_transfer_is_byte_for_byte() {
         );
         assert_eq!(s.filename, "boot\\pxe.0");
         assert_eq!(s.client, client_addr(0));
+        assert_eq!(
+            s.to_string(),
+            format!(
+                "10.0.0.10:2000 \"boot\\\\pxe.0\" blksize=512 windowsize=1: {len}/{len} bytes in 0.000s, 0 retransmits, completed"
+            )
+        );
         let ClientEvent::Completed { bytes, .. } = lab.completed(0) else {
             unreachable!()
         };

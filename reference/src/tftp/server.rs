@@ -37,10 +37,20 @@ pub struct TftpServerConfig {
     pub idle_timeout: Duration,
 }
 
+impl TftpServerConfig {
+    /// The largest block that fits an unfragmented datagram on a link with this
+    /// MTU: MTU - 20 (IPv4) - 8 (UDP) - 4 (TFTP), within RFC 2348's 8..=65464.
+    /// 1500 gives 1468.
+    pub fn max_blksize_for_mtu(mtu: u32) -> u16 {
+        mtu.saturating_sub(32)
+            .clamp(MIN_BLKSIZE as u32, MAX_BLKSIZE as u32) as u16
+    }
+}
+
 impl Default for TftpServerConfig {
     fn default() -> Self {
         TftpServerConfig {
-            max_blksize: 1468,
+            max_blksize: Self::max_blksize_for_mtu(1500),
             timeout: Duration::from_secs(1),
             max_retries: 5,
             max_windowsize: 64,
