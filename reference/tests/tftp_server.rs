@@ -373,6 +373,99 @@ fn dir_root_refuses_symlink_escapes_with_error_2() {
     );
 }
 
+fn data_blocks(s: &mut TftpSession) -> Vec<u16> {
+    let mut out = Vec::new();
+    while let Some(t) = s.poll_transmit() {
+        match TftpPacket::parse(&t.payload).unwrap() {
+            TftpPacket::Data { block, .. } => out.push(block),
+            other => panic!("expected DATA, got {other:?}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn window_advances_on_any_ack_inside_it_and_ignores_repeats() {
+    let mut server = TftpServer::new(TftpServerConfig::default());
+    let root = root();
+    let opts = [("blksize", "100"), ("windowsize", "4")];
+    let mut s = session(accept(&mut server, &root, CLIENT, &rrq("boot/bcd", &opts)));
+    assert!(matches!(next_packet(&mut s), TftpPacket::Oack { .. }));
+    from_client(&mut s, Instant::ZERO, TftpPacket::Ack { block: 0 });
+    assert_eq!(data_blocks(&mut s), [1, 2, 3, 4]);
+    // The client saw a gap after 2: the next window starts at 3.
+    from_client(
+        &mut s,
+        Instant::from_millis(1),
+        TftpPacket::Ack { block: 2 },
+    );
+    assert_eq!(data_blocks(&mut s), [3, 4, 5, 6]);
+    // Repeats of that ACK, and ACKs of older blocks, send nothing.
+    for block in [2, 1, 0, 2] {
+        from_client(&mut s, Instant::from_millis(2), TftpPacket::Ack { block });
+        assert_eq!(data_blocks(&mut s), [] as [u16; 0], "ACK {block}");
+    }
+    from_client(
+        &mut s,
+        Instant::from_millis(3),
+        TftpPacket::Ack { block: 6 },
+    );
+    assert_eq!(data_blocks(&mut s), [7, 8, 9, 10]);
+    // Timeout: the window is resent from the last ACK.
+    s.handle_timeout(Instant::from_millis(3) + std::time::Duration::from_secs(1));
+    assert_eq!(data_blocks(&mut s), [7, 8, 9, 10]);
+    // An ACK for a block never sent is not progress.
+    from_client(&mut s, Instant::from_secs(2), TftpPacket::Ack { block: 20 });
+    assert_eq!(data_blocks(&mut s), [] as [u16; 0]);
+    // 2000 bytes at 100: blocks 1..=20 full, 21 empty.
+    for (ack, next) in [
+        (10, vec![11, 12, 13, 14]),
+        (14, vec![15, 16, 17, 18]),
+        (18, vec![19, 20, 21]),
+    ] {
+        from_client(
+            &mut s,
+            Instant::from_secs(2),
+            TftpPacket::Ack { block: ack },
+        );
+        assert_eq!(data_blocks(&mut s), next);
+    }
+    from_client(&mut s, Instant::from_secs(2), TftpPacket::Ack { block: 21 });
+    let Some(TftpEvent::Finished(sum)) = s.poll_event() else {
+        panic!("no event")
+    };
+    assert_eq!(sum.outcome, TftpOutcome::Completed);
+    assert_eq!((sum.bytes_sent, sum.retransmits), (2000, 2 + 4));
+}
+
+#[test]
+fn idle_timeout_bounds_a_session_whatever_timeout_was_negotiated() {
+    let config = TftpServerConfig {
+        idle_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let mut server = TftpServer::new(config);
+    let root = root();
+    let mut s = session(accept(
+        &mut server,
+        &root,
+        CLIENT,
+        &rrq("boot/bcd", &[("timeout", "255")]),
+    ));
+    assert_eq!(next_packet(&mut s).option("timeout"), Some("255"));
+    assert_eq!(s.poll_timeout(), Some(Instant::from_secs(30)));
+    s.handle_timeout(Instant::from_secs(30));
+    assert!(s.is_finished());
+    assert_eq!(server.active_sessions(), 0);
+    let Some(TftpEvent::Finished(sum)) = s.poll_event() else {
+        panic!("no event")
+    };
+    assert_eq!(
+        (sum.outcome, sum.duration),
+        (TftpOutcome::TimedOut, std::time::Duration::from_secs(30))
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -436,6 +529,28 @@ mod properties {
                     prop_assert!(sent <= 8, "more than a window plus an error per input");
                 }
                 while s.poll_event().is_some() {}
+            }
+        }
+
+        /// The OACK names only options the client sent, each once.
+        #[test]
+        fn oack_is_a_subset_of_the_request(
+            opts in prop::collection::vec(
+                (prop::sample::select(vec!["blksize", "BlkSize", "tsize", "timeout", "windowsize", "x", "rollover"]),
+                 "[0-9]{0,6}|[a-z]{1,3}"),
+                0..8,
+            ),
+        ) {
+            let mut server = TftpServer::new(TftpServerConfig::default());
+            let root = root();
+            let o: Vec<(&str, &str)> = opts.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            let mut s = session(accept(&mut server, &root, CLIENT, &rrq("boot/bcd", &o)));
+            if let TftpPacket::Oack { options } = next_packet(&mut s) {
+                prop_assert!(!options.is_empty());
+                for (i, (name, _)) in options.iter().enumerate() {
+                    prop_assert!(o.iter().any(|(n, _)| n == name), "{name} not requested");
+                    prop_assert!(!options[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)), "{name} twice");
+                }
             }
         }
 
