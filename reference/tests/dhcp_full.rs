@@ -6,8 +6,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use dhcp_support::*;
-use pxelab_reference::dhcp::{DhcpEventKind, DhcpMode, DhcpSettings, IgnoreReason, NakReason, PoolConfig, Reservation};
-use pxelab_reference::wire::dhcp::{code, MessageType, Op, MIN_EMIT_LEN};
+use pxelab_reference::dhcp::{
+    DhcpEventKind, DhcpMode, DhcpSettings, IgnoreReason, NakReason, PoolConfig, Reservation,
+};
+use pxelab_reference::wire::dhcp::{MIN_EMIT_LEN, MessageType, Op, code};
 use pxelab_reference::{Instant, L2Dest};
 
 fn t0() -> Instant {
@@ -21,7 +23,10 @@ fn dora_has_the_fields_clients_rely_on() {
     let bytes = discover(m, 0xdead_beef).emit();
     s.handle_datagram(t0(), bcast(&bytes, m));
     let (t, offer) = one_reply(&mut s);
-    assert!(t.payload.len() >= MIN_EMIT_LEN, "replies are padded to 300 bytes");
+    assert!(
+        t.payload.len() >= MIN_EMIT_LEN,
+        "replies are padded to 300 bytes"
+    );
     assert_eq!(offer.op, Op::BootReply);
     assert_eq!(offer.xid, 0xdead_beef);
     assert_eq!(offer.message_type(), Some(MessageType::Offer));
@@ -31,7 +36,10 @@ fn dora_has_the_fields_clients_rely_on() {
     assert_eq!(u32_opt(&offer, code::RENEWAL_TIME), Some(1800));
     assert_eq!(u32_opt(&offer, code::REBINDING_TIME), Some(3150));
     assert_eq!(ip_opt(&offer, code::SUBNET_MASK), Some(MASK));
-    assert!(!offer.has_option(code::ROUTER), "no router unless configured");
+    assert!(
+        !offer.has_option(code::ROUTER),
+        "no router unless configured"
+    );
     assert_eq!(offer.client_mac(), Some(m));
     // Broadcast flag clear, MAC known: unicast to yiaddr at the client's MAC.
     assert_eq!(t.dst, SocketAddrV4::new(offer.yiaddr, 68));
@@ -40,7 +48,10 @@ fn dora_has_the_fields_clients_rely_on() {
     let ev = events(&mut s);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].kind, DhcpEventKind::Offer);
-    assert_eq!((ev[0].mac, ev[0].xid, ev[0].yiaddr), (Some(m), 0xdead_beef, Some(offer.yiaddr)));
+    assert_eq!(
+        (ev[0].mac, ev[0].xid, ev[0].yiaddr),
+        (Some(m), 0xdead_beef, Some(offer.yiaddr))
+    );
 
     let bytes = select(m, 0xdead_beef, SERVER, offer.yiaddr).emit();
     s.handle_datagram(t0(), bcast(&bytes, m));
@@ -88,7 +99,10 @@ fn an_offer_is_held_for_its_client() {
     let mut d = discover(mac(2), 2);
     d.push_option(code::REQUESTED_IP, o1.yiaddr.octets());
     let (_, o2) = exchange(&mut s, t0(), &d);
-    assert_ne!(o1.yiaddr, o2.yiaddr, "held offer not given to another client");
+    assert_ne!(
+        o1.yiaddr, o2.yiaddr,
+        "held offer not given to another client"
+    );
     // After the hold time the address is free again (for a client that has no
     // previous address of its own, which it would be offered first).
     let later = t0() + Duration::from_secs(61);
@@ -116,14 +130,22 @@ fn reservation_is_honoured_and_kept_from_others() {
     let mut d = pxe_discover(mac(7), 1, 0);
     d.push_option(code::REQUESTED_IP, [192, 168, 50, 120]);
     let (_, offer) = exchange(&mut s, t0(), &d);
-    assert_eq!(offer.yiaddr, Ipv4Addr::new(192, 168, 50, 20), "reservation wins over option 50");
+    assert_eq!(
+        offer.yiaddr,
+        Ipv4Addr::new(192, 168, 50, 20),
+        "reservation wins over option 50"
+    );
     assert_eq!(offer.file, b"special.kpxe");
     // Another client asking for the reserved address does not get it.
     let mut other = discover(mac(8), 2);
     other.push_option(code::REQUESTED_IP, [192, 168, 50, 20]);
     let (_, o2) = exchange(&mut s, t0(), &other);
     assert_ne!(o2.yiaddr, Ipv4Addr::new(192, 168, 50, 20));
-    let (_, nak) = exchange(&mut s, t0(), &select(mac(8), 2, SERVER, Ipv4Addr::new(192, 168, 50, 20)));
+    let (_, nak) = exchange(
+        &mut s,
+        t0(),
+        &select(mac(8), 2, SERVER, Ipv4Addr::new(192, 168, 50, 20)),
+    );
     assert_eq!(nak.message_type(), Some(MessageType::Nak));
 }
 
@@ -167,7 +189,11 @@ fn known_only_allow_and_deny_lists_pick_the_right_clients() {
         ..DhcpSettings::default()
     };
     assert_eq!(ignored(allow.clone(), 1), None);
-    assert_eq!(ignored(allow.clone(), 2), Some(IgnoreReason::Denied), "deny wins over allow");
+    assert_eq!(
+        ignored(allow.clone(), 2),
+        Some(IgnoreReason::Denied),
+        "deny wins over allow"
+    );
     assert_eq!(ignored(allow, 3), Some(IgnoreReason::NotAllowed));
 }
 
@@ -204,20 +230,35 @@ fn relayed_discover_is_answered_to_the_relay_from_its_subnet_pool() {
     d.hops = 1;
     let bytes = d.emit();
     let relay = SocketAddrV4::new(Ipv4Addr::new(10, 20, 0, 1), 67);
-    s.handle_datagram(t0(), unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)));
+    s.handle_datagram(
+        t0(),
+        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
+    );
     let (t, offer) = one_reply(&mut s);
     assert_eq!(t.dst, relay);
     assert_eq!(offer.giaddr, Ipv4Addr::new(10, 20, 0, 1));
     let y = u32::from(offer.yiaddr);
-    assert!((u32::from(Ipv4Addr::new(10, 20, 0, 50))..=u32::from(Ipv4Addr::new(10, 20, 0, 60))).contains(&y));
-    assert_eq!(ip_opt(&offer, code::ROUTER), Some(Ipv4Addr::new(10, 20, 0, 1)));
+    assert!(
+        (u32::from(Ipv4Addr::new(10, 20, 0, 50))..=u32::from(Ipv4Addr::new(10, 20, 0, 60)))
+            .contains(&y)
+    );
+    assert_eq!(
+        ip_opt(&offer, code::ROUTER),
+        Some(Ipv4Addr::new(10, 20, 0, 1))
+    );
 
     // A relay on a subnet no pool serves gets nothing.
     d.giaddr = Ipv4Addr::new(10, 99, 0, 1);
     let bytes = d.emit();
-    s.handle_datagram(t0(), unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)));
+    s.handle_datagram(
+        t0(),
+        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
+    );
     assert!(replies(&mut s).is_empty());
-    assert_eq!(events(&mut s)[1].kind, DhcpEventKind::Ignored(IgnoreReason::NoPool));
+    assert_eq!(
+        events(&mut s)[1].kind,
+        DhcpEventKind::Ignored(IgnoreReason::NoPool)
+    );
 }
 
 #[test]
@@ -228,10 +269,21 @@ fn release_frees_the_address_and_the_client_gets_it_again() {
     rel.ciaddr = ip;
     rel.push_option(code::SERVER_ID, SERVER.octets());
     let bytes = rel.emit();
-    s.handle_datagram(t0(), unicast(&bytes, SocketAddrV4::new(ip, 68), SocketAddrV4::new(SERVER, 67), mac(1)));
+    s.handle_datagram(
+        t0(),
+        unicast(
+            &bytes,
+            SocketAddrV4::new(ip, 68),
+            SocketAddrV4::new(SERVER, 67),
+            mac(1),
+        ),
+    );
     assert!(replies(&mut s).is_empty(), "RELEASE has no reply");
     let ev = events(&mut s);
-    assert_eq!((ev[0].kind.clone(), ev[0].yiaddr), (DhcpEventKind::Release, Some(ip)));
+    assert_eq!(
+        (ev[0].kind.clone(), ev[0].yiaddr),
+        (DhcpEventKind::Release, Some(ip))
+    );
     assert_eq!(s.lease_of(mac(1), t0()), None);
     let (_, offer) = exchange(&mut s, t0(), &discover(mac(1), 3));
     assert_eq!(offer.yiaddr, ip);
@@ -269,7 +321,15 @@ fn inform_gets_configuration_without_an_address() {
     let mut inf = client_msg(MessageType::Inform, mac(1), 5);
     inf.ciaddr = client;
     let bytes = inf.emit();
-    s.handle_datagram(t0(), unicast(&bytes, SocketAddrV4::new(client, 68), SocketAddrV4::new(SERVER, 67), mac(1)));
+    s.handle_datagram(
+        t0(),
+        unicast(
+            &bytes,
+            SocketAddrV4::new(client, 68),
+            SocketAddrV4::new(SERVER, 67),
+            mac(1),
+        ),
+    );
     let (t, ack) = one_reply(&mut s);
     assert_eq!(ack.message_type(), Some(MessageType::Ack));
     assert_eq!(ack.yiaddr, Ipv4Addr::UNSPECIFIED);
@@ -289,7 +349,10 @@ fn wrong_addresses_get_a_broadcast_nak() {
     r.push_option(code::REQUESTED_IP, [10, 9, 9, 9]);
     let bytes = r.emit();
     s.handle_datagram(t0(), bcast(&bytes, mac(2)));
-    assert_eq!(events(&mut s)[0].kind, DhcpEventKind::Nak(NakReason::WrongSubnet));
+    assert_eq!(
+        events(&mut s)[0].kind,
+        DhcpEventKind::Nak(NakReason::WrongSubnet)
+    );
     let (t, nak) = one_reply(&mut s);
     assert_eq!(nak.message_type(), Some(MessageType::Nak));
     assert_eq!(nak.yiaddr, Ipv4Addr::UNSPECIFIED);
@@ -298,7 +361,10 @@ fn wrong_addresses_get_a_broadcast_nak() {
     // SELECTING an address leased to someone else.
     let bytes = select(mac(2), 3, SERVER, ip).emit();
     s.handle_datagram(t0(), bcast(&bytes, mac(2)));
-    assert_eq!(events(&mut s)[0].kind, DhcpEventKind::Nak(NakReason::AddressTaken));
+    assert_eq!(
+        events(&mut s)[0].kind,
+        DhcpEventKind::Nak(NakReason::AddressTaken)
+    );
     let (_, nak) = one_reply(&mut s);
     assert_eq!(nak.message_type(), Some(MessageType::Nak));
     assert_eq!(s.lease_of(mac(1), t0()), Some(ip));
@@ -312,34 +378,63 @@ fn init_reboot_and_renewal() {
     let mut r = client_msg(MessageType::Request, mac(1), 2);
     r.push_option(code::REQUESTED_IP, ip.octets());
     let (_, ack) = exchange(&mut s, t0(), &r);
-    assert_eq!((ack.message_type(), ack.yiaddr), (Some(MessageType::Ack), ip));
+    assert_eq!(
+        (ack.message_type(), ack.yiaddr),
+        (Some(MessageType::Ack), ip)
+    );
     // INIT-REBOOT from a client the server never saw, on the right subnet: silence.
     let mut r = client_msg(MessageType::Request, mac(5), 3);
     r.push_option(code::REQUESTED_IP, [192, 168, 50, 180]);
     let bytes = r.emit();
     s.handle_datagram(t0(), bcast(&bytes, mac(5)));
     assert!(replies(&mut s).is_empty());
-    assert_eq!(events(&mut s)[0].kind, DhcpEventKind::Ignored(IgnoreReason::NoRecord));
+    assert_eq!(
+        events(&mut s)[0].kind,
+        DhcpEventKind::Ignored(IgnoreReason::NoRecord)
+    );
     // RENEWING: unicast with ciaddr; ACK goes to ciaddr and extends the lease.
     let later = t0() + Duration::from_secs(1800);
     let mut r = client_msg(MessageType::Request, mac(1), 4);
     r.ciaddr = ip;
     let bytes = r.emit();
-    s.handle_datagram(later, unicast(&bytes, SocketAddrV4::new(ip, 68), SocketAddrV4::new(SERVER, 67), mac(1)));
+    s.handle_datagram(
+        later,
+        unicast(
+            &bytes,
+            SocketAddrV4::new(ip, 68),
+            SocketAddrV4::new(SERVER, 67),
+            mac(1),
+        ),
+    );
     let (t, ack) = one_reply(&mut s);
-    assert_eq!((ack.message_type(), ack.yiaddr, ack.ciaddr), (Some(MessageType::Ack), ip, ip));
+    assert_eq!(
+        (ack.message_type(), ack.yiaddr, ack.ciaddr),
+        (Some(MessageType::Ack), ip, ip)
+    );
     assert_eq!(t.dst, SocketAddrV4::new(ip, 68));
-    assert_eq!(s.lease_of(mac(1), t0() + Duration::from_secs(3700)), Some(ip));
+    assert_eq!(
+        s.lease_of(mac(1), t0() + Duration::from_secs(3700)),
+        Some(ip)
+    );
 }
 
 #[test]
 fn selecting_another_server_frees_our_offer() {
     let mut s = server(full_config(DhcpSettings::default()));
     let (_, offer) = exchange(&mut s, t0(), &discover(mac(1), 1));
-    let bytes = select(mac(1), 1, Ipv4Addr::new(192, 168, 50, 254), Ipv4Addr::new(192, 168, 50, 77)).emit();
+    let bytes = select(
+        mac(1),
+        1,
+        Ipv4Addr::new(192, 168, 50, 254),
+        Ipv4Addr::new(192, 168, 50, 77),
+    )
+    .emit();
     s.handle_datagram(t0(), bcast(&bytes, mac(1)));
     assert!(replies(&mut s).is_empty());
-    assert_eq!(events(&mut s)[0].kind, DhcpEventKind::Ignored(IgnoreReason::OtherServerSelected));
+    assert_eq!(
+        events(&mut s)[0].kind,
+        DhcpEventKind::Ignored(IgnoreReason::OtherServerSelected)
+    );
     let mut d = discover(mac(2), 2);
     d.push_option(code::REQUESTED_IP, offer.yiaddr.octets());
     let (_, o2) = exchange(&mut s, t0(), &d);
@@ -354,9 +449,15 @@ fn pxe_clients_get_boot_information_by_architecture() {
     assert_eq!(offer.siaddr, SERVER);
     assert_eq!(offer.file, b"undionly.kpxe");
     assert_eq!(offer.boot_file().as_deref(), Some(&b"undionly.kpxe"[..]));
-    assert_eq!(offer.option(code::VENDOR_CLASS).as_deref(), Some(&b"PXEClient"[..]));
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
     assert_eq!(offer.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
-    assert_eq!(offer.option(code::VENDOR_SPECIFIC).as_deref(), Some(&[6, 1, 8, 255][..]));
+    assert_eq!(
+        offer.option(code::VENDOR_SPECIFIC).as_deref(),
+        Some(&[6, 1, 8, 255][..])
+    );
     assert_eq!(events(&mut s).len(), 0, "exchange drained the event");
     // UEFI x64: ipxe.efi, no option 43 (BINL: it may ask on 4011).
     let (_, offer) = exchange(&mut s, t0(), &pxe_discover(mac(2), 2, 7));
@@ -398,6 +499,12 @@ fn garbage_and_server_messages_are_ignored() {
     s.handle_datagram(t0(), bcast(&bytes, mac(1)));
     assert!(replies(&mut s).is_empty());
     let ev = events(&mut s);
-    assert!(matches!(ev[0].kind, DhcpEventKind::Ignored(IgnoreReason::Malformed(_))));
-    assert_eq!(ev[1].kind, DhcpEventKind::Ignored(IgnoreReason::NotAClientRequest));
+    assert!(matches!(
+        ev[0].kind,
+        DhcpEventKind::Ignored(IgnoreReason::Malformed(_))
+    ));
+    assert_eq!(
+        ev[1].kind,
+        DhcpEventKind::Ignored(IgnoreReason::NotAClientRequest)
+    );
 }

@@ -7,14 +7,17 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use dhcp_support::*;
 use pxelab_reference::dhcp::{DhcpEventKind, IgnoreReason};
 use pxelab_reference::pxe::{BootMenu, BootPolicy, BootServer, BootServerConfig, MenuItem};
-use pxelab_reference::wire::dhcp::{code, DhcpMessage, MessageType};
+use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType, code};
 use pxelab_reference::{Instant, L2Dest};
 
 fn t0() -> Instant {
     Instant::from_secs(1)
 }
 
-fn offer_for(s: &mut pxelab_reference::dhcp::DhcpServer, msg: &DhcpMessage) -> Option<(pxelab_reference::Transmit, DhcpMessage)> {
+fn offer_for(
+    s: &mut pxelab_reference::dhcp::DhcpServer,
+    msg: &DhcpMessage,
+) -> Option<(pxelab_reference::Transmit, DhcpMessage)> {
     let bytes = msg.emit();
     s.handle_datagram(t0(), bcast(&bytes, msg.client_mac().unwrap()));
     replies(s).pop()
@@ -24,7 +27,10 @@ fn offer_for(s: &mut pxelab_reference::dhcp::DhcpServer, msg: &DhcpMessage) -> O
 fn non_pxe_clients_are_ignored() {
     let mut s = server(proxy_config(BootPolicy::default()));
     assert!(offer_for(&mut s, &discover(mac(1), 1)).is_none());
-    assert_eq!(events(&mut s)[0].kind, DhcpEventKind::Ignored(IgnoreReason::NotPxeClient));
+    assert_eq!(
+        events(&mut s)[0].kind,
+        DhcpEventKind::Ignored(IgnoreReason::NotPxeClient)
+    );
 }
 
 #[test]
@@ -35,12 +41,21 @@ fn bios_gets_the_pxe10_dialect_broadcast_with_yiaddr_zero() {
     assert_eq!(offer.xid, 0x1234);
     assert_eq!(offer.yiaddr, Ipv4Addr::UNSPECIFIED);
     assert_eq!(offer.server_id(), Some(SERVER));
-    assert_eq!(offer.option(code::VENDOR_CLASS).as_deref(), Some(&b"PXEClient"[..]));
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
     assert_eq!(offer.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
-    assert_eq!(offer.option(code::VENDOR_SPECIFIC).as_deref(), Some(&[6, 1, 8, 255][..]));
+    assert_eq!(
+        offer.option(code::VENDOR_SPECIFIC).as_deref(),
+        Some(&[6, 1, 8, 255][..])
+    );
     assert_eq!(offer.siaddr, SERVER);
     assert_eq!(offer.boot_file().as_deref(), Some(&b"undionly.kpxe"[..]));
-    assert!(!offer.has_option(code::LEASE_TIME), "a proxy assigns nothing");
+    assert!(
+        !offer.has_option(code::LEASE_TIME),
+        "a proxy assigns nothing"
+    );
     assert_eq!(t.dst, SocketAddrV4::new(Ipv4Addr::BROADCAST, 68));
     assert_eq!(t.l2, L2Dest::Broadcast);
     let ev = events(&mut s);
@@ -56,8 +71,14 @@ fn uefi_gets_the_binl_dialect_then_its_file_on_4011() {
     let (_, offer) = offer_for(&mut s, &pxe_discover(m, 7, 7)).unwrap();
     assert_eq!(offer.yiaddr, Ipv4Addr::UNSPECIFIED);
     assert!(!offer.has_option(code::VENDOR_SPECIFIC), "no 43 for UEFI");
-    assert!(offer.boot_file().is_none() && offer.file.is_empty(), "no boot file: the client asks on 4011");
-    assert_eq!(offer.option(code::VENDOR_CLASS).as_deref(), Some(&b"PXEClient"[..]));
+    assert!(
+        offer.boot_file().is_none() && offer.file.is_empty(),
+        "no boot file: the client asks on 4011"
+    );
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
 
     // The client got its address elsewhere and now asks the proxy on 4011.
     let client = Ipv4Addr::new(192, 168, 50, 123);
@@ -72,14 +93,20 @@ fn uefi_gets_the_binl_dialect_then_its_file_on_4011() {
         reserved_files: Default::default(),
     });
     let from = SocketAddrV4::new(client, 68);
-    boot.handle_datagram(t0(), unicast(&bytes, from, SocketAddrV4::new(SERVER, 4011), m));
+    boot.handle_datagram(
+        t0(),
+        unicast(&bytes, from, SocketAddrV4::new(SERVER, 4011), m),
+    );
     let (t, ack) = one_reply(&mut boot);
     assert_eq!(ack.message_type(), Some(MessageType::Ack));
     assert_eq!(ack.xid, 8);
     assert_eq!(ack.yiaddr, Ipv4Addr::UNSPECIFIED);
     assert_eq!(ack.siaddr, SERVER);
     assert_eq!(ack.boot_file().as_deref(), Some(&b"ipxe.efi"[..]));
-    assert_eq!(ack.option(code::VENDOR_CLASS).as_deref(), Some(&b"PXEClient"[..]));
+    assert_eq!(
+        ack.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
     assert_eq!(ack.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
     assert_eq!(t.dst, from, "unicast back to where the request came from");
     assert_eq!(t.src, SocketAddrV4::new(SERVER, 4011));
@@ -96,7 +123,11 @@ fn ipxe_gets_the_script_never_the_binary() {
         let mut d = pxe_discover(mac(n), u32::from(n), arch);
         make_ipxe(&mut d);
         let (_, offer) = offer_for(&mut s, &d).unwrap();
-        assert_eq!(offer.boot_file().as_deref(), Some(&b"boot.ipxe"[..]), "arch {arch}");
+        assert_eq!(
+            offer.boot_file().as_deref(),
+            Some(&b"boot.ipxe"[..]),
+            "arch {arch}"
+        );
         assert!(!offer.has_option(code::VENDOR_SPECIFIC), "no menu for iPXE");
     }
 }
@@ -104,10 +135,18 @@ fn ipxe_gets_the_script_never_the_binary() {
 #[test]
 fn requests_to_67_are_not_for_the_proxy() {
     let mut s = server(proxy_config(BootPolicy::default()));
-    let mut r = select(mac(1), 1, Ipv4Addr::new(192, 168, 50, 254), Ipv4Addr::new(192, 168, 50, 9));
+    let mut r = select(
+        mac(1),
+        1,
+        Ipv4Addr::new(192, 168, 50, 254),
+        Ipv4Addr::new(192, 168, 50, 9),
+    );
     make_pxe(&mut r, 0);
     assert!(offer_for(&mut s, &r).is_none());
-    assert_eq!(events(&mut s)[0].kind, DhcpEventKind::Ignored(IgnoreReason::NotForProxy));
+    assert_eq!(
+        events(&mut s)[0].kind,
+        DhcpEventKind::Ignored(IgnoreReason::NotForProxy)
+    );
 }
 
 fn menu_policy() -> BootPolicy {
@@ -117,8 +156,16 @@ fn menu_policy() -> BootPolicy {
             timeout_secs: 5,
             discovery_control: 3,
             items: vec![
-                MenuItem { item_type: 0, description: "Local".into(), file: None },
-                MenuItem { item_type: 0x8000, description: "Install".into(), file: Some("install.0".into()) },
+                MenuItem {
+                    item_type: 0,
+                    description: "Local".into(),
+                    file: None,
+                },
+                MenuItem {
+                    item_type: 0x8000,
+                    description: "Install".into(),
+                    file: Some("install.0".into()),
+                },
             ],
         }),
         ..BootPolicy::default()
@@ -155,10 +202,21 @@ fn boot_server_discovery_broadcast_to_67_is_answered() {
     make_pxe(&mut r, 0);
     r.push_option(code::VENDOR_SPECIFIC, [71, 4, 0x80, 0, 0, 0, 255]);
     let bytes = r.emit();
-    s.handle_datagram(t0(), unicast(&bytes, SocketAddrV4::new(client, 68), SocketAddrV4::new(Ipv4Addr::BROADCAST, 67), mac(1)));
+    s.handle_datagram(
+        t0(),
+        unicast(
+            &bytes,
+            SocketAddrV4::new(client, 68),
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+            mac(1),
+        ),
+    );
     let (t, ack) = one_reply(&mut s);
     assert_eq!(ack.message_type(), Some(MessageType::Ack));
     assert_eq!(ack.file, b"install.0");
-    assert_eq!(ack.option(code::VENDOR_SPECIFIC).as_deref(), Some(&[71, 4, 0x80, 0, 0, 0, 255][..]));
+    assert_eq!(
+        ack.option(code::VENDOR_SPECIFIC).as_deref(),
+        Some(&[71, 4, 0x80, 0, 0, 0, 255][..])
+    );
     assert_eq!(t.dst, SocketAddrV4::new(client, 68));
 }

@@ -4,10 +4,12 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use pxelab_reference::dhcp::{DhcpConfig, DhcpEvent, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig};
+use pxelab_reference::dhcp::{
+    DhcpConfig, DhcpEvent, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig,
+};
 use pxelab_reference::pxe::{BootPolicy, BootServer};
-use pxelab_reference::wire::dhcp::{code, DhcpMessage, MessageType, Op, FLAG_BROADCAST};
 use pxelab_reference::wire::ParseMode;
+use pxelab_reference::wire::dhcp::{DhcpMessage, FLAG_BROADCAST, MessageType, Op, code};
 use pxelab_reference::{Datagram, Instant, Mac, Transmit};
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 1);
@@ -26,7 +28,9 @@ pub fn full_config(settings: DhcpSettings) -> DhcpConfig {
     DhcpConfig {
         server_addr: SERVER,
         netmask: MASK,
-        mode: DhcpMode::Full { pools: vec![local_pool()] },
+        mode: DhcpMode::Full {
+            pools: vec![local_pool()],
+        },
         settings,
         boot: BootPolicy::default(),
         unix_time_at_start: UNIX_START,
@@ -81,7 +85,10 @@ pub const UUID: [u8; 17] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 pub fn make_pxe(m: &mut DhcpMessage, arch: u16) {
     m.push_option(code::PARAMETER_REQUEST_LIST, [1, 3, 43, 60, 66, 67]);
     m.push_option(code::MAX_MESSAGE_SIZE, 1472u16.to_be_bytes());
-    m.push_option(code::VENDOR_CLASS, format!("PXEClient:Arch:{arch:05}:UNDI:003000").into_bytes());
+    m.push_option(
+        code::VENDOR_CLASS,
+        format!("PXEClient:Arch:{arch:05}:UNDI:003000").into_bytes(),
+    );
     m.push_option(code::CLIENT_ARCH, arch.to_be_bytes());
     m.push_option(code::CLIENT_NDI, [1, 3, 0]);
     m.push_option(code::CLIENT_UUID, UUID);
@@ -151,7 +158,8 @@ impl Machine for BootServer {
 pub fn replies(m: &mut impl Machine) -> Vec<(Transmit, DhcpMessage)> {
     std::iter::from_fn(|| m.transmit())
         .map(|t| {
-            let msg = DhcpMessage::parse(&t.payload, ParseMode::Strict).expect("server emits valid DHCP");
+            let msg =
+                DhcpMessage::parse(&t.payload, ParseMode::Strict).expect("server emits valid DHCP");
             (t, msg)
         })
         .collect()
