@@ -1,0 +1,116 @@
+//! The user-facing DHCP configuration: TOML with defaults, unknown fields rejected.
+
+use std::net::Ipv4Addr;
+
+use pxelab_reference::Mac;
+use pxelab_reference::dhcp::{DhcpSettings, PoolConfig};
+
+#[test]
+fn settings_deserialise_with_defaults() {
+    let s: DhcpSettings = toml::from_str(
+        r#"
+        lease_time_secs = 600
+        respond_delay_ms = 250
+        deny = ["52:54:00:00:00:02"]
+        lease_store = "/var/lib/pxelab/leases.redb"
+        [[reservations]]
+        mac = "52:54:00:00:00:01"
+        ip = "192.168.50.10"
+        boot_file = "special.kpxe"
+        [[pools]]
+        first = "10.20.0.50"
+        last = "10.20.0.60"
+        netmask = "255.255.255.0"
+        router = "10.20.0.1"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(s.lease_time_secs, 600);
+    assert_eq!(s.offer_hold_secs, 60, "default");
+    assert_eq!(s.respond_delay().as_millis(), 250);
+    assert_eq!(s.deny, vec![Mac([0x52, 0x54, 0, 0, 0, 2])]);
+    assert_eq!(s.reservations[0].ip, Ipv4Addr::new(192, 168, 50, 10));
+    assert_eq!(s.reservations[0].boot_file.as_deref(), Some("special.kpxe"));
+    assert_eq!(s.pools[0].router, Some(Ipv4Addr::new(10, 20, 0, 1)));
+    assert_eq!(
+        toml::from_str::<DhcpSettings>("").unwrap(),
+        DhcpSettings::default()
+    );
+}
+
+#[test]
+fn mistakes_are_errors_that_name_the_field() {
+    let err = toml::from_str::<DhcpSettings>("lease_tme_secs = 5")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lease_tme_secs"), "{err}");
+    let err = toml::from_str::<DhcpSettings>("allow = [\"52:54:00\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("52:54:00"), "{err}");
+    let err = toml::from_str::<DhcpSettings>(
+        "[[reservations]]\nmac = \"52:54:00:00:00:01\"\nip = \"1.2.3.4\"\nfile = \"x\"",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("file"), "{err}");
+}
+
+#[test]
+fn range_flag_parses() {
+    let p: PoolConfig = "10.0.0.100-10.0.0.199".parse().unwrap();
+    assert_eq!(
+        (p.first, p.last),
+        (Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 199))
+    );
+    for bad in ["10.0.0.5", "10.0.0.9-10.0.0.1", "a-b", "10.0.0.1-"] {
+        let err = bad.parse::<PoolConfig>().unwrap_err().to_string();
+        assert!(err.contains("FIRST-LAST"), "{err}");
+    }
+}
+
+#[test]
+fn inconsistent_configurations_are_refused_with_the_reason() {
+    use pxelab_reference::Instant;
+    use pxelab_reference::dhcp::{DhcpConfig, DhcpMode, DhcpServer, MemoryStore, Reservation};
+    use pxelab_reference::pxe::BootPolicy;
+    let cfg = |pools: Vec<PoolConfig>, reservations: Vec<Reservation>| DhcpConfig {
+        server_addr: Ipv4Addr::new(192, 168, 50, 1),
+        netmask: Ipv4Addr::new(255, 255, 255, 0),
+        mode: DhcpMode::Full { pools },
+        settings: DhcpSettings {
+            reservations,
+            ..DhcpSettings::default()
+        },
+        boot: BootPolicy::default(),
+        unix_time_at_start: 0,
+    };
+    let start = |c| {
+        DhcpServer::new(c, Box::new(MemoryStore::new()), Instant::ZERO)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(start(cfg(vec![], vec![])).contains("--range"));
+    let across = "192.168.50.10-192.168.51.10".parse().unwrap();
+    assert!(start(cfg(vec![across], vec![])).contains("not inside one subnet"));
+    let pool: PoolConfig = "192.168.50.100-192.168.50.199".parse().unwrap();
+    let outside = Reservation {
+        mac: Mac([2, 0, 0, 0, 0, 1]),
+        ip: Ipv4Addr::new(10, 0, 0, 1),
+        boot_file: None,
+    };
+    assert!(
+        start(cfg(vec![pool.clone()], vec![outside])).contains("not in the subnet of any pool")
+    );
+    let r = Reservation {
+        mac: Mac([2, 0, 0, 0, 0, 1]),
+        ip: Ipv4Addr::new(192, 168, 50, 5),
+        boot_file: None,
+    };
+    let twice = Reservation {
+        mac: Mac([2, 0, 0, 0, 0, 2]),
+        ..r.clone()
+    };
+    assert!(start(cfg(vec![pool], vec![r, twice])).contains("duplicate reservation"));
+}
