@@ -114,3 +114,37 @@ fn inconsistent_configurations_are_refused_with_the_reason() {
     };
     assert!(start(cfg(vec![pool], vec![r, twice])).contains("duplicate reservation"));
 }
+
+#[test]
+fn a_menu_too_large_for_option_43_is_refused() {
+    use pxelab_reference::Instant;
+    use pxelab_reference::dhcp::{DhcpConfig, DhcpMode, DhcpServer, MemoryStore};
+    use pxelab_reference::pxe::{BootMenu, BootPolicy, MenuItem};
+    let items = (0..20)
+        .map(|i| MenuItem {
+            item_type: 0x8000 + i,
+            description: format!("Install image number {i}"),
+            file: None,
+        })
+        .collect();
+    let cfg = DhcpConfig {
+        server_addr: Ipv4Addr::new(192, 168, 50, 1),
+        netmask: Ipv4Addr::new(255, 255, 255, 0),
+        mode: DhcpMode::Proxy,
+        settings: DhcpSettings::default(),
+        boot: BootPolicy {
+            menu: Some(BootMenu {
+                prompt: "p".into(),
+                timeout_secs: 5,
+                discovery_control: 3,
+                items,
+            }),
+            ..BootPolicy::default()
+        },
+        unix_time_at_start: 0,
+    };
+    let err = DhcpServer::new(cfg, Box::new(MemoryStore::new()), Instant::ZERO)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("boot menu does not fit"), "{err}");
+}

@@ -261,9 +261,15 @@ fn client_facts_come_from_the_request() {
     let f = ClientFacts::from_message(&r);
     assert!(f.is_pxe_client() && f.is_uefi() && !f.is_ipxe);
     assert_eq!(f.arch, Some(7));
-    // Option 77 as an RFC 3004 TLV list is not the iPXE plain string.
-    r.push_option(code::USER_CLASS, [4, b'i', b'P', b'X', b'E']);
+    // Another user class is not iPXE; the plain string `iPXE` is, and so is 175.
+    r.push_option(code::USER_CLASS, *b"gPXE");
     assert!(!ClientFacts::from_message(&r).is_ipxe);
+    r.set_option(code::USER_CLASS, *b"iPXE");
+    assert!(
+        ClientFacts::from_message(&r).is_ipxe,
+        "plain iPXE user class"
+    );
+    r.remove_option(code::USER_CLASS);
     r.push_option(code::IPXE_ENCAP, [1, 1, 1]);
     assert!(
         ClientFacts::from_message(&r).is_ipxe,

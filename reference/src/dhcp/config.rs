@@ -203,6 +203,9 @@ pub enum ConfigError {
         /// The address.
         ip: Ipv4Addr,
     },
+    /// The boot menu does not fit option 43 (a sub-option holds 255 bytes).
+    #[error("boot menu does not fit in option 43: {0}")]
+    Menu(String),
     /// Two reservations for one address or one MAC.
     #[error("duplicate reservation for {0}")]
     DuplicateReservation(String),

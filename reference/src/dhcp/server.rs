@@ -38,6 +38,8 @@ pub struct DhcpServer {
     bindings: Bindings,
     store: Box<dyn LeaseStore>,
     out: Outbox,
+    /// Option 43 of the configured menu, built once (and checked) at start.
+    menu43: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -91,7 +93,10 @@ impl DhcpServer {
                 return Err(ConfigError::DuplicateReservation(r.ip.to_string()).into());
             }
         }
+        let menu43 = reply::menu_option43(&config.boot, config.server_addr)
+            .map_err(|e| ConfigError::Menu(e.to_string()))?;
         let mut server = DhcpServer {
+            menu43,
             out: Outbox::new(config.settings.respond_delay()),
             config,
             pools,
@@ -257,7 +262,7 @@ impl DhcpServer {
             reply::add_boot_file(&mut r, msg, server, &file);
             sent_file = Some(file);
         } else if !facts.is_uefi() {
-            match reply::menu_option43(&self.config.boot, server) {
+            match self.menu43.clone() {
                 Some(menu) => r.push_option(code::VENDOR_SPECIFIC, menu),
                 None => {
                     r.push_option(code::VENDOR_SPECIFIC, reply::direct_boot_option43());
@@ -650,7 +655,7 @@ impl DhcpServer {
         reply::add_boot_file(r, msg, server, &file);
         reply::add_pxe_identity(r, facts);
         if facts.is_pxe_client() && !facts.is_ipxe {
-            match reply::menu_option43(&self.config.boot, server) {
+            match self.menu43.clone() {
                 Some(menu) => r.push_option(code::VENDOR_SPECIFIC, menu),
                 None if !facts.is_uefi() => {
                     r.push_option(code::VENDOR_SPECIFIC, reply::direct_boot_option43())
@@ -730,6 +735,5 @@ fn max_len(msg: &DhcpMessage) -> usize {
 /// A REQUEST carrying 43.71 is boot-server discovery by broadcast (PXE 2.1
 /// §2.2.6 sends it to port 67), not a lease request.
 fn is_boot_server_request(msg: &DhcpMessage) -> bool {
-    msg.option(code::VENDOR_SPECIFIC)
-        .is_some_and(|o| reply::has_boot_item(&o))
+    reply::boot_item(msg).is_some()
 }

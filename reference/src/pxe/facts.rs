@@ -31,11 +31,13 @@ pub mod arch {
 pub struct ClientFacts {
     /// Option 60 as sent.
     pub vendor_class: Option<Vec<u8>>,
-    /// Architecture: the first type in option 93, else the `Arch:xxxxx` field of a
-    /// `PXEClient` option 60. `None` when the client says neither.
+    /// Architecture: the first type in option 93, else the `Arch:xxxxx` field of
+    /// a `PXEClient`/`HTTPClient` option 60. `None` when the client says neither
+    /// (or says it malformed).
     pub arch: Option<u16>,
-    /// The client is iPXE: option 77 is the plain string `iPXE` (iPXE does not use
-    /// RFC 3004 TLVs) or option 175 (iPXE's encapsulated options) is present.
+    /// The client is iPXE: option 77 is `iPXE` (iPXE sends it as a plain string,
+    /// not RFC 3004 items; an RFC 3004 item `iPXE` counts too) or option 175
+    /// (iPXE's encapsulated options) is present.
     pub is_ipxe: bool,
     /// Option 97 as sent (type 0 + 16-byte GUID), to be echoed (PXE 2.1 §2.2.5).
     pub uuid_option: Option<Vec<u8>>,
@@ -46,13 +48,12 @@ impl ClientFacts {
     pub fn from_message(msg: &DhcpMessage) -> Self {
         let vendor_class = msg.option(code::VENDOR_CLASS).map(|v| v.into_owned());
         let arch = msg
-            .option(code::CLIENT_ARCH)
-            .and_then(|v| (v.len() >= 2).then(|| u16::from_be_bytes([v[0], v[1]])))
-            .or_else(|| vendor_class.as_deref().and_then(arch_from_vendor_class));
-        let user_class_ipxe = msg
-            .option(code::USER_CLASS)
-            .is_some_and(|v| v.as_ref() == b"iPXE");
-        let is_ipxe = user_class_ipxe || msg.option(code::IPXE_ENCAP).is_some();
+            .client_arches()
+            .and_then(Result::ok)
+            .and_then(|list| list.first().copied())
+            .or_else(|| msg.client_class().and_then(Result::ok).map(|c| c.arch))
+            .map(|a| a.0);
+        let is_ipxe = msg.is_ipxe() || msg.has_option(code::IPXE_ENCAP);
         let uuid_option = msg.option(code::CLIENT_UUID).map(|v| v.into_owned());
         ClientFacts {
             vendor_class,
@@ -79,27 +80,5 @@ impl ClientFacts {
     /// Whether the client runs UEFI firmware (architecture 6 or above).
     pub fn is_uefi(&self) -> bool {
         self.arch.is_some_and(|a| a >= arch::EFI_IA32)
-    }
-}
-
-/// `PXEClient:Arch:00007:UNDI:003000` → 7.
-fn arch_from_vendor_class(vc: &[u8]) -> Option<u16> {
-    let rest = vc.strip_prefix(b"PXEClient:Arch:")?;
-    let digits = rest.get(..5)?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arch_comes_from_vendor_class_when_93_is_missing() {
-        assert_eq!(
-            arch_from_vendor_class(b"PXEClient:Arch:00007:UNDI:003000"),
-            Some(7)
-        );
-        assert_eq!(arch_from_vendor_class(b"PXEClient:Arch:0000"), None);
-        assert_eq!(arch_from_vendor_class(b"PXEClient"), None);
     }
 }

@@ -8,7 +8,6 @@
 
 mod boot_server;
 mod facts;
-mod option43;
 mod policy;
 pub(crate) mod reply;
 

@@ -3,10 +3,14 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::facts::ClientFacts;
-use super::option43::{self, BootItem, Builder};
 use super::policy::{BootDecision, BootPolicy};
 use crate::dhcp::{DhcpEventKind, IgnoreReason};
+use crate::wire::ParseMode;
 use crate::wire::dhcp::{CLIENT_PORT, DhcpMessage, MessageType, code};
+use crate::wire::pxe::{
+    self as wire_pxe, BootItem, BootServerEntry, DiscoveryControl, MenuItem as WireMenuItem,
+    MenuPrompt, PxeError, PxeVendorOptions,
+};
 use crate::{Datagram, L2Dest, Mac, Transmit};
 
 /// Whether the client's option 55 asks for `code`.
@@ -51,38 +55,56 @@ pub(crate) fn add_pxe_identity(reply: &mut DhcpMessage, facts: &ClientFacts) {
 }
 
 /// Option 43 with the configured menu: discovery control, this server for every
-/// item type, the menu and the prompt.
-pub(crate) fn menu_option43(policy: &BootPolicy, server: Ipv4Addr) -> Option<Vec<u8>> {
-    let menu = policy.menu.as_ref()?;
-    let types: Vec<u16> = menu
+/// item type (type 0 is local boot and needs no server), the menu and the
+/// prompt. An error when the menu does not fit one sub-option: a truncated menu
+/// would boot the wrong thing.
+pub(crate) fn menu_option43(
+    policy: &BootPolicy,
+    server: Ipv4Addr,
+) -> Result<Option<Vec<u8>>, PxeError> {
+    let Some(menu) = policy.menu.as_ref() else {
+        return Ok(None);
+    };
+    let servers: Vec<BootServerEntry> = menu
         .items
         .iter()
-        .map(|i| i.item_type)
-        .filter(|t| *t != 0)
+        .filter(|i| i.item_type != 0)
+        .map(|i| BootServerEntry {
+            kind: i.item_type,
+            addrs: vec![server],
+        })
         .collect();
-    let mut b = Builder::default();
-    b.discovery_control(menu.discovery_control);
-    if !types.is_empty() {
-        b.boot_servers(&types, server);
-    }
-    b.boot_menu(
-        menu.items
-            .iter()
-            .map(|i| (i.item_type, i.description.as_str())),
-    )
-    .menu_prompt(menu.timeout_secs, &menu.prompt);
-    Some(b.finish())
+    let opts = PxeVendorOptions {
+        discovery_control: Some(DiscoveryControl(menu.discovery_control)),
+        boot_servers: (!servers.is_empty()).then_some(servers),
+        boot_menu: Some(
+            menu.items
+                .iter()
+                .map(|i| WireMenuItem {
+                    kind: i.item_type,
+                    description: i.description.as_bytes().to_vec(),
+                })
+                .collect(),
+        ),
+        menu_prompt: Some(MenuPrompt {
+            timeout: menu.timeout_secs,
+            prompt: menu.prompt.as_bytes().to_vec(),
+        }),
+        ..PxeVendorOptions::default()
+    };
+    opts.emit().map(Some)
 }
 
 /// The minimal PXE10 option 43 for a BIOS client: discovery control 8 ("boot the
 /// `file` of this offer, no prompt, menu or discovery"), as pixiecore sends.
 pub(crate) fn direct_boot_option43() -> Vec<u8> {
-    Builder::default().discovery_control(8).finish()
+    // One one-byte sub-option cannot exceed any limit.
+    [wire_pxe::sub::DISCOVERY_CONTROL, 1, 8, code::END].to_vec()
 }
 
-/// Whether an option 43 payload carries 43.71 PXE_BOOT_ITEM.
-pub(crate) fn has_boot_item(opt43: &[u8]) -> bool {
-    option43::find_boot_item(opt43).is_some()
+/// 43.71 PXE_BOOT_ITEM of a request, when its option 43 parses.
+pub(crate) fn boot_item(req: &DhcpMessage) -> Option<BootItem> {
+    req.pxe_vendor_options(ParseMode::Lax)?.ok()?.boot_item
 }
 
 /// The outcome of a boot-server request.
@@ -104,14 +126,14 @@ pub(crate) fn boot_ack(
     if !facts.is_pxe_client() {
         return Err(IgnoreReason::NotPxeClient);
     }
-    let item = req
-        .option(code::VENDOR_SPECIFIC)
-        .and_then(|o| option43::find_boot_item(&o));
+    let item = boot_item(req);
     let decision = match item {
         Some(BootItem { layer, .. }) if layer & 0x8000 != 0 => {
             return Err(IgnoreReason::BisRequested);
         }
-        Some(BootItem { item_type, .. }) => policy
+        Some(BootItem {
+            kind: item_type, ..
+        }) => policy
             .menu_item_file(item_type, facts)
             .ok_or(IgnoreReason::UnknownBootItem(item_type))?,
         None => match reserved_file {
@@ -132,15 +154,20 @@ pub(crate) fn boot_ack(
     add_boot_file(&mut reply, req, server, &file);
     add_pxe_identity(&mut reply, facts);
     if let Some(it) = item {
-        reply.push_option(
-            code::VENDOR_SPECIFIC,
-            Builder::default().boot_item(it).finish(),
-        );
+        // Exactly the 43.71 the client sent, then END (PXE 2.1 §2.2.7).
+        let echo = PxeVendorOptions {
+            boot_item: Some(it),
+            ..PxeVendorOptions::default()
+        };
+        // A lone 43.71 is 7 bytes: it cannot exceed a limit.
+        if let Ok(bytes) = echo.emit() {
+            reply.push_option(code::VENDOR_SPECIFIC, bytes);
+        }
     }
     Ok(BootAnswer {
         reply,
         file,
-        item: item.map(|i| (i.item_type, i.layer)),
+        item: item.map(|i| (i.kind, i.layer)),
     })
 }
 
