@@ -236,6 +236,7 @@ fn relayed_discover_is_answered_to_the_relay_from_its_subnet_pool() {
     );
     let (t, offer) = one_reply(&mut s);
     assert_eq!(t.dst, relay);
+    assert_eq!(t.l2, L2Dest::Unicast(mac(99)), "to the relay's MAC");
     assert_eq!(offer.giaddr, Ipv4Addr::new(10, 20, 0, 1));
     let y = u32::from(offer.yiaddr);
     assert!(

@@ -40,6 +40,9 @@ pub struct DhcpServer {
     out: Outbox,
     /// Option 43 of the configured menu, built once (and checked) at start.
     menu43: Option<Vec<u8>>,
+    /// L2 source of the datagram being handled: for a relayed request, the
+    /// relay's MAC, where replies to `giaddr` go.
+    src_mac: Mac,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -97,6 +100,7 @@ impl DhcpServer {
             .map_err(|e| ConfigError::Menu(e.to_string()))?;
         let mut server = DhcpServer {
             menu43,
+            src_mac: Mac::ZERO,
             out: Outbox::new(config.settings.respond_delay()),
             config,
             pools,
@@ -135,6 +139,7 @@ impl DhcpServer {
     /// A datagram to UDP 67.
     pub fn handle_datagram(&mut self, now: Instant, dgram: Datagram<'_>) {
         self.out.release_due(now);
+        self.src_mac = dgram.src_mac;
         let msg = match DhcpMessage::parse(dgram.payload, ParseMode::Lax) {
             Ok(m) => m,
             Err(e) => return self.ignore(now, None, IgnoreReason::Malformed(e.to_string())),
@@ -156,7 +161,7 @@ impl DhcpServer {
         }
         match self.config.mode {
             DhcpMode::Proxy => self.proxy(now, &msg, mtype, &facts),
-            DhcpMode::Full { .. } => self.full(now, &dgram, &msg, mtype, mac, &facts),
+            DhcpMode::Full { .. } => self.full(now, &msg, mtype, mac, &facts),
         }
     }
 
@@ -290,8 +295,7 @@ impl DhcpServer {
         Transmit {
             src: SocketAddrV4::new(self.config.server_addr, SERVER_PORT),
             dst: SocketAddrV4::new(msg.giaddr, SERVER_PORT),
-            // The relay's MAC is not known here; the driver routes by IP.
-            l2: L2Dest::Broadcast,
+            l2: reply::l2_for(self.src_mac),
             payload,
         }
     }
@@ -315,7 +319,6 @@ impl DhcpServer {
     fn full(
         &mut self,
         now: Instant,
-        dgram: &Datagram<'_>,
         msg: &DhcpMessage,
         mtype: MessageType,
         mac: Mac,
@@ -323,7 +326,7 @@ impl DhcpServer {
     ) {
         match mtype {
             MessageType::Discover => self.discover(now, msg, mac, facts),
-            MessageType::Request => self.request(now, dgram, msg, mac, facts),
+            MessageType::Request => self.request(now, msg, mac, facts),
             MessageType::Decline => self.decline(now, msg, mac),
             MessageType::Release => self.release(now, msg, mac),
             MessageType::Inform => self.inform(now, msg, facts),
@@ -397,15 +400,7 @@ impl DhcpServer {
         self.send_full(now, msg, d, DhcpEventKind::Offer);
     }
 
-    fn request(
-        &mut self,
-        now: Instant,
-        dgram: &Datagram<'_>,
-        msg: &DhcpMessage,
-        mac: Mac,
-        facts: &ClientFacts,
-    ) {
-        let _ = dgram;
+    fn request(&mut self, now: Instant, msg: &DhcpMessage, mac: Mac, facts: &ClientFacts) {
         let Some(pi) = self.pool_for(msg) else {
             return self.ignore(now, Some(msg), IgnoreReason::NoPool);
         };
@@ -716,6 +711,12 @@ impl DhcpServer {
     /// The next exchange to report.
     pub fn poll_event(&mut self) -> Option<DhcpEvent> {
         self.out.poll_event()
+    }
+
+    /// The configuration the server runs with (the driver builds the 4011
+    /// [`crate::pxe::BootServer`] from it with `BootServerConfig::from_dhcp`).
+    pub fn config(&self) -> &DhcpConfig {
+        &self.config
     }
 
     /// The acknowledged, unexpired lease of `mac`, if any (for reports and tests).
