@@ -141,3 +141,70 @@ impl fmt::Display for IgnoreReason {
         }
     }
 }
+
+impl fmt::Display for DhcpEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DhcpEventKind::Offer => f.write_str("DHCPOFFER"),
+            DhcpEventKind::Ack => f.write_str("DHCPACK"),
+            DhcpEventKind::Nak(r) => write!(f, "DHCPNAK ({r})"),
+            DhcpEventKind::Inform => f.write_str("DHCPACK to DHCPINFORM"),
+            DhcpEventKind::Release => f.write_str("DHCPRELEASE"),
+            DhcpEventKind::Decline => f.write_str("DHCPDECLINE"),
+            DhcpEventKind::ProxyOffer => f.write_str("ProxyDHCP offer"),
+            DhcpEventKind::BootAck { item: None } => f.write_str("boot server DHCPACK"),
+            DhcpEventKind::BootAck { item: Some((t, l)) } => {
+                write!(f, "boot server DHCPACK (item type {t:#06x} layer {l})")
+            }
+            DhcpEventKind::Ignored(r) => write!(f, "ignored: {r}"),
+            DhcpEventKind::StoreFailed(e) => write!(f, "no DHCPACK, lease not durable: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for DhcpEvent {
+    /// One log line: `DHCPOFFER 52:54:00:12:34:56 xid 0x1a2b3c4d 192.168.1.100 file undionly.kpxe`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(mac) = self.mac {
+            write!(f, " {mac}")?;
+        }
+        write!(f, " xid {:#010x}", self.xid)?;
+        if let Some(ip) = self.yiaddr {
+            write!(f, " {ip}")?;
+        }
+        if let Some(file) = &self.boot_file {
+            write!(f, " file {file}")?;
+        }
+        Ok(())
+    }
+}
+
+impl DhcpEvent {
+    /// Whether the request got no answer (a driver may log these at a lower level:
+    /// a ProxyDHCP sees every DHCP packet of the segment).
+    pub fn is_ignored(&self) -> bool {
+        matches!(self.kind, DhcpEventKind::Ignored(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_prints_as_one_log_line() {
+        let e = DhcpEvent {
+            at: Instant::ZERO,
+            kind: DhcpEventKind::Offer,
+            mac: Some(Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56])),
+            xid: 0x1a2b3c4d,
+            yiaddr: Some(Ipv4Addr::new(192, 168, 1, 100)),
+            boot_file: Some("undionly.kpxe".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "DHCPOFFER 52:54:00:12:34:56 xid 0x1a2b3c4d 192.168.1.100 file undionly.kpxe"
+        );
+    }
+}
