@@ -1,4 +1,4 @@
-//! ProxyDHCP mode (PXE 2.1 §2.2.4) and its hand-over to the boot server on 4011.
+//! ProxyDHCP mode (PXE 2.1) and its hand-over to the boot server on 4011.
 
 mod dhcp_support;
 

@@ -1,4 +1,4 @@
-//! The boot server on UDP 4011 (PXE 2.1 §2.2.7) and the boot-file policy.
+//! The boot server on UDP 4011 (PXE 2.1) and the boot-file policy.
 
 mod dhcp_support;
 

@@ -1,4 +1,4 @@
-//! The DHCP server machine (RFC 2131 §4.3) and the ProxyDHCP (PXE 2.1 §2.2.4).
+//! The DHCP server machine (RFC 2131 §4.3) and the ProxyDHCP (PXE 2.1).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -238,7 +238,7 @@ impl DhcpServer {
 
     // ---------------------------------------------------------------- proxy
 
-    /// ProxyDHCP (PXE 2.1 §2.2.4): an offer with yiaddr 0 and boot information
+    /// ProxyDHCP (PXE 2.1): an offer with yiaddr 0 and boot information
     /// only, broadcast as dnsmasq does (the client has no address yet). BIOS
     /// clients get the PXE10 dialect (43.6 = 8 + file); UEFI clients the BINL
     /// dialect (no 43, no file: they ask again on 4011), because many UEFI ROMs
@@ -734,7 +734,7 @@ fn max_len(msg: &DhcpMessage) -> usize {
 }
 
 /// A REQUEST carrying 43.71 is boot-server discovery by broadcast (PXE 2.1
-/// §2.2.6 sends it to port 67), not a lease request.
+/// sends it to port 67), not a lease request.
 fn is_boot_server_request(msg: &DhcpMessage) -> bool {
     reply::boot_item(msg).is_some()
 }

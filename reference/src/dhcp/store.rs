@@ -1,7 +1,7 @@
 //! Where acknowledged leases are kept so that a restart (even `kill -9`) never
 //! hands an acknowledged, unexpired address to another client.
 //!
-//! Only acknowledged leases are stored. Offers are not: RFC 2131 §4.4.1 has a
+//! Only acknowledged leases are stored. Offers are not: RFC 2131 §3.1 has a
 //! client that gets no DHCPACK retransmit its REQUEST and, failing that, start over
 //! with DISCOVER, so an offer a crash forgets costs one retry, never a duplicate
 //! address.

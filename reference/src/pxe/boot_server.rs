@@ -1,4 +1,4 @@
-//! The PXE boot server on UDP 4011 (PXE 2.1 §2.2.7).
+//! The PXE boot server on UDP 4011 (PXE 2.1).
 //!
 //! Two kinds of DHCPREQUEST arrive here, from client port 68 or 4011:
 //! - without 43.71: the ProxyDHCP REQUEST of a client whose proxy offer carried

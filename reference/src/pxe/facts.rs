@@ -2,9 +2,9 @@
 
 use crate::wire::dhcp::{DhcpMessage, code};
 
-/// The vendor class prefix of a PXE client (PXE 2.1 §2.2.5; EDK2 compares 9 bytes).
+/// The vendor class prefix of a PXE client (PXE 2.1; EDK2 compares 9 bytes).
 pub const PXE_CLIENT_PREFIX: &[u8] = b"PXEClient";
-/// The vendor class prefix of a UEFI HTTP boot client (UEFI 2.x §24.7).
+/// The vendor class prefix of a UEFI HTTP boot client (the UEFI specification's HTTP boot chapter).
 pub const HTTP_CLIENT_PREFIX: &[u8] = b"HTTPClient";
 
 /// Client architecture types of option 93 (RFC 4578 §2.1 as corrected by its 2016
@@ -39,7 +39,7 @@ pub struct ClientFacts {
     /// not RFC 3004 items; an RFC 3004 item `iPXE` counts too) or option 175
     /// (iPXE's encapsulated options) is present.
     pub is_ipxe: bool,
-    /// Option 97 as sent (type 0 + 16-byte GUID), to be echoed (PXE 2.1 §2.2.5).
+    /// Option 97 as sent (type 0 + 16-byte GUID), to be echoed (PXE 2.1).
     pub uuid_option: Option<Vec<u8>>,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! [`BootPolicy`] decides which file a client boots from what its DHCP request
 //! says ([`ClientFacts`]: options 60, 93, 77, 175); [`BootServer`] answers the
-//! DHCPREQUESTs PXE clients send to port 4011 (PXE 2.1 §2.2.7 and the BINL path
+//! DHCPREQUESTs PXE clients send to port 4011 (PXE 2.1 and the BINL path
 //! of UEFI firmware); the DHCP server ([`crate::dhcp`]) uses both for the boot
 //! information in its offers.
 

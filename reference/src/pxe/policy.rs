@@ -64,7 +64,7 @@ pub struct ArchOverride {
     pub file: String,
 }
 
-/// A PXE boot menu (PXE 2.1 §2.2.5: 43.9 items, 43.10 prompt, 43.6 discovery
+/// A PXE boot menu (PXE 2.1: 43.9 items, 43.10 prompt, 43.6 discovery
 /// control, 43.8 boot servers).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

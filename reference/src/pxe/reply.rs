@@ -40,7 +40,7 @@ pub(crate) fn add_boot_file(
     }
 }
 
-/// Option 60 `PXEClient` (a PXE server identifies itself by it, PXE 2.1 §2.2.5;
+/// Option 60 `PXEClient` (a PXE server identifies itself by it, PXE 2.1;
 /// iPXE ignores a second DHCP offer without it, quirk Q18) and option 97 echoed.
 pub(crate) fn add_pxe_identity(reply: &mut DhcpMessage, facts: &ClientFacts) {
     let vc: &[u8] = if facts.is_http_client() {
@@ -154,7 +154,7 @@ pub(crate) fn boot_ack(
     add_boot_file(&mut reply, req, server, &file);
     add_pxe_identity(&mut reply, facts);
     if let Some(it) = item {
-        // Exactly the 43.71 the client sent, then END (PXE 2.1 §2.2.7).
+        // Exactly the 43.71 the client sent, then END (PXE 2.1).
         let echo = PxeVendorOptions {
             boot_item: Some(it),
             ..PxeVendorOptions::default()
