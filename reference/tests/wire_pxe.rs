@@ -225,3 +225,140 @@ fn proxy_offer_option_43_survives_the_message_codec() {
     );
     assert_eq!(sub::DISCOVERY_CONTROL, 6);
 }
+
+// ---------------------------------------------------------------------------
+// Real captures
+//
+// Captured on this project's machine: iPXE's DISCOVER from QEMU 7.2's e1000 PXE
+// ROM (ipxe-qemu, `-boot n`, frames taken from a `-netdev socket,udp=` backend),
+// and dnsmasq 2.90's ProxyDHCP OFFER answering it (`--dhcp-range=NET,proxy
+// --pxe-service=x86PC,"Network boot",pxelinux --pxe-prompt=PXE,0`). Stored as
+// the 44 header bytes before `sname` (`sname` and `file` were all zero), the
+// bytes from the cookie through END, and the total length.
+
+fn capture(head: &str, opts: &str, total: usize) -> Vec<u8> {
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let mut b = hex(head);
+    b.resize(236, 0);
+    b.extend(hex(opts));
+    b.resize(total, 0);
+    b
+}
+
+fn ipxe_discover() -> Vec<u8> {
+    capture(
+        "010106006674e97f000400000000000000000000000000000000000052540012345600000000000000000000",
+        concat!(
+            "63825363350101390205c05d0200005e030102013c20505845436c69656e743a417263683a3030303030",
+            "3a554e44493a3030323030314d04695058453717010306070c0f111a2b3c4243778081828384858687af",
+            "cbaf30b105018086100eeb030100001701012201011301011101012701011901012901011001022101",
+            "011501011801011201013d070152540012345661110000000000000000000000000000000000ff",
+        ),
+        400,
+    )
+}
+
+fn dnsmasq_proxy_offer() -> Vec<u8> {
+    capture(
+        "020106006674e97f000480000000000000000000000000000000000052540012345600000000000000000000",
+        concat!(
+            "6382536335010236040a6300013c09505845436c69656e7461110000000000000000000000000000",
+            "0000002b2406010308078000010a630001090f80000c4e6574776f726b20626f6f740a0400505845ff",
+            "ff",
+        ),
+        318,
+    )
+}
+
+#[test]
+fn real_ipxe_discover() {
+    let bytes = ipxe_discover();
+    let m = DhcpMessage::parse(&bytes, ParseMode::Strict).unwrap();
+    assert_eq!(m.emit(), bytes, "re-emit must be byte-for-byte");
+    let codes: Vec<u8> = m.options.iter().map(|o| o.code).collect();
+    assert_eq!(codes, [53, 57, 93, 94, 60, 77, 55, 175, 61, 97]);
+    assert_eq!(m.max_message_size(), Some(1472));
+    let class = m.client_class().unwrap().unwrap();
+    assert_eq!(
+        class,
+        PxeClientClass {
+            kind: ClassKind::Pxe,
+            arch: ClientArch::X86_BIOS,
+            undi_major: 2,
+            undi_minor: 1
+        }
+    );
+    assert_eq!(m.client_arches().unwrap().unwrap(), [ClientArch::X86_BIOS]);
+    assert_eq!(
+        m.client_ndi().unwrap().unwrap(),
+        ClientNdi {
+            kind: 1,
+            major: 2,
+            minor: 1
+        }
+    );
+    // QEMU was given no SMBIOS UUID: the untrusted all-zero case.
+    assert!(m.client_uuid().unwrap().unwrap().is_all_zero());
+    assert_eq!(m.user_class(), Some(UserClass::Plain(b"iPXE".to_vec())));
+    assert!(m.is_ipxe() && m.is_pxe_client());
+    let ipxe = m.ipxe_options().unwrap().unwrap();
+    assert_eq!(
+        ipxe.get(IpxeOptions::BUS_ID),
+        Some(&[1, 0x80, 0x86, 0x10, 0x0e][..])
+    );
+    assert_eq!(ipxe.priority(), None);
+    assert!(!ipxe.no_pxedhcp());
+    assert_eq!(
+        ipxe.emit().unwrap(),
+        m.option(code::IPXE_ENCAP).unwrap().as_ref()
+    );
+}
+
+#[test]
+fn real_dnsmasq_proxy_offer() {
+    let bytes = dnsmasq_proxy_offer();
+    let m = DhcpMessage::parse(&bytes, ParseMode::Strict).unwrap();
+    assert_eq!(m.emit(), bytes, "re-emit must be byte-for-byte");
+    assert!(m.broadcast_flag());
+    assert_eq!(
+        m.yiaddr,
+        Ipv4Addr::UNSPECIFIED,
+        "a ProxyDHCP offer assigns nothing"
+    );
+    assert_eq!(m.server_id(), Some(Ipv4Addr::new(10, 99, 0, 1)));
+    assert!(m.is_pxe_client(), "dnsmasq echoes the bare PXEClient");
+    assert!(
+        m.client_class().unwrap().is_err(),
+        "bare PXEClient is no client class"
+    );
+    let o = m.pxe_vendor_options(ParseMode::Strict).unwrap().unwrap();
+    let expected = PxeVendorOptions {
+        discovery_control: Some(DiscoveryControl(
+            DiscoveryControl::NO_BROADCAST | DiscoveryControl::NO_MULTICAST,
+        )),
+        boot_servers: Some(vec![BootServerEntry {
+            kind: 0x8000,
+            addrs: vec![Ipv4Addr::new(10, 99, 0, 1)],
+        }]),
+        boot_menu: Some(vec![MenuItem {
+            kind: 0x8000,
+            description: b"Network boot".to_vec(),
+        }]),
+        menu_prompt: Some(MenuPrompt {
+            timeout: 0,
+            prompt: b"PXE".to_vec(),
+        }),
+        terminated: true,
+        ..Default::default()
+    };
+    assert_eq!(o, expected);
+    assert_eq!(
+        o.emit().unwrap(),
+        m.option(code::VENDOR_SPECIFIC).unwrap().as_ref()
+    );
+}

@@ -392,7 +392,7 @@ fn ipv4_at(bytes: &[u8], at: usize) -> Ipv4Addr {
 }
 
 /// Option instances as emitted: each payload split into ≤255-byte pieces (RFC
-/// 3396 §5), an empty payload kept as one zero-length instance.
+/// 3396), an empty payload kept as one zero-length instance.
 fn instances(options: &[DhcpOption]) -> Vec<(u8, &[u8])> {
     let mut out = Vec::new();
     for opt in options {

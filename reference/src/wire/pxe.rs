@@ -73,7 +73,7 @@ pub enum PxeError {
         /// What is wrong, in the spec's words.
         reason: &'static str,
     },
-    /// (strict) Option 43 is not terminated by END (PXE 2.1 §2.2.6).
+    /// (strict) Option 43 is not terminated by END (PXE 2.1).
     #[error("option 43 PXE sub-options are not terminated by END (255)")]
     MissingEnd,
     /// (strict) Bytes other than PAD follow END.
@@ -116,7 +116,7 @@ impl ClassKind {
 }
 
 /// Option 60 as a PXE client sends it: `PXEClient:Arch:xxxxx:UNDI:yyyzzz`
-/// (PXE 2.1 §2.2.5; xxxxx the decimal option-93 type, yyy/zzz the UNDI major and
+/// (PXE 2.1; xxxxx the decimal option-93 type, yyy/zzz the UNDI major and
 /// minor version), or the same with `HTTPClient`.
 ///
 /// Fields above 99999 (`arch`) or 999 (UNDI) do not fit the format: [`Self::emit`]
@@ -135,7 +135,7 @@ pub struct PxeClientClass {
 
 /// Whether option 60 marks a PXE client: it starts with the 9 bytes
 /// `PXEClient`, the test EDK2 and dnsmasq apply (a ProxyDHCP server must answer
-/// only those clients, PXE 2.1 §2.2.5).
+/// only those clients, PXE 2.1).
 pub fn is_pxe_client(opt60: &[u8]) -> bool {
     opt60.starts_with(b"PXEClient")
 }
@@ -595,7 +595,7 @@ impl IpxeOptions {
     }
 }
 
-/// PXE_DISCOVERY_CONTROL, option 43.6 (PXE 2.1 §2.2.6): how the client finds a
+/// PXE_DISCOVERY_CONTROL, option 43.6 (PXE 2.1): how the client finds a
 /// boot server. Bits 4–7 are reserved and kept as received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct DiscoveryControl(pub u8);
@@ -610,6 +610,11 @@ impl DiscoveryControl {
     /// Bit 3: boot `file` from this offer, skipping prompt, menu and discovery
     /// (the PXE10-style ProxyDHCP offer; dnsmasq and pixiecore send 8).
     pub const USE_BOOTFILE: u8 = 8;
+
+    /// Whether every bit of `bits` is set.
+    pub fn contains(self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
 
     /// Whether broadcast discovery is disabled.
     pub fn no_broadcast(self) -> bool {
@@ -669,7 +674,7 @@ pub struct BootItem {
 }
 
 /// Option 43 when it carries PXE sub-options (the offer's option 60 is
-/// `PXEClient`), PXE 2.1 §2.2.6.
+/// `PXEClient`), PXE 2.1.
 ///
 /// A known sub-option that is malformed (lax mode), or a second instance of one,
 /// goes to [`Self::other`] so nothing on the wire is lost.
@@ -703,7 +708,7 @@ pub struct PxeVendorOptions {
     pub terminated: bool,
 }
 
-/// Sub-option codes of option 43 (PXE 2.1 table 2-1).
+/// Sub-option codes of option 43 (PXE 2.1).
 pub mod sub {
     #![allow(missing_docs)]
     pub const MTFTP_IP: u8 = 1;
@@ -1045,7 +1050,9 @@ impl DhcpMessage {
         self.option(code::USER_CLASS).map(|d| UserClass::parse(&d))
     }
 
-    /// Whether the client is iPXE, by its user class (option 77).
+    /// Whether the client is iPXE, by its user class (option 77): the usual
+    /// server-side test (dnsmasq's `dhcp-userclass=set:ipxe,iPXE`). iPXE also
+    /// sends option 175; see [`Self::ipxe_options`].
     pub fn is_ipxe(&self) -> bool {
         self.user_class().is_some_and(|u| u.is_ipxe())
     }
