@@ -509,3 +509,83 @@ fn garbage_and_server_messages_are_ignored() {
         DhcpEventKind::Ignored(IgnoreReason::NotAClientRequest)
     );
 }
+
+#[test]
+fn full_mode_sends_the_menu_to_pxe_clients_but_not_to_ipxe() {
+    use pxelab_reference::pxe::{BootMenu, BootPolicy, MenuItem};
+    let mut cfg = full_config(DhcpSettings::default());
+    cfg.boot = BootPolicy {
+        menu: Some(BootMenu {
+            prompt: "F8".into(),
+            timeout_secs: 3,
+            discovery_control: 3,
+            items: vec![MenuItem {
+                item_type: 0x8000,
+                description: "Install".into(),
+                file: Some("install.0".into()),
+            }],
+        }),
+        ..BootPolicy::default()
+    };
+    let mut s = server(cfg);
+    for arch in [0, 7] {
+        let (_, offer) = exchange(&mut s, t0(), &pxe_discover(mac(arch as u8 + 1), 1, arch));
+        let o43 = offer
+            .option(code::VENDOR_SPECIFIC)
+            .expect("menu in option 43")
+            .into_owned();
+        assert_eq!(&o43[..3], &[6, 1, 3], "discovery control first");
+        assert!(o43.windows(7).any(|w| w == b"Install"));
+    }
+    let mut d = pxe_discover(mac(9), 2, 0);
+    make_ipxe(&mut d);
+    let (_, offer) = exchange(&mut s, t0(), &d);
+    assert!(!offer.has_option(code::VENDOR_SPECIFIC));
+    // Boot-server discovery broadcast to 67 is answered with the item's file,
+    // not treated as a lease request.
+    let mut r = client_msg(MessageType::Request, mac(1), 3);
+    make_pxe(&mut r, 0);
+    r.ciaddr = Ipv4Addr::new(192, 168, 50, 100);
+    r.push_option(code::VENDOR_SPECIFIC, [71, 4, 0x80, 0, 0, 0, 255]);
+    let (_, ack) = exchange(&mut s, t0(), &r);
+    assert_eq!(ack.file, b"install.0");
+    assert_eq!(ack.yiaddr, Ipv4Addr::UNSPECIFIED);
+}
+
+#[test]
+fn http_boot_clients_get_the_url_only_when_configured() {
+    let mut cfg = full_config(DhcpSettings::default());
+    let mut d = discover(mac(1), 1);
+    d.push_option(code::VENDOR_CLASS, *b"HTTPClient:Arch:00016:UNDI:003000");
+    d.push_option(code::CLIENT_ARCH, 16u16.to_be_bytes());
+    let mut s = server(cfg.clone());
+    let (_, offer) = exchange(&mut s, t0(), &d);
+    assert!(offer.file.is_empty(), "no URL configured: address only");
+    assert_ne!(offer.yiaddr, Ipv4Addr::UNSPECIFIED);
+    cfg.boot.http_url = Some("http://192.168.50.1/ipxe.efi".into());
+    let mut s = server(cfg);
+    let (_, offer) = exchange(&mut s, t0(), &d);
+    assert_eq!(offer.file, b"http://192.168.50.1/ipxe.efi");
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"HTTPClient"[..])
+    );
+}
+
+#[test]
+fn a_nak_through_a_relay_goes_to_the_relay_with_the_broadcast_bit() {
+    let mut s = server(full_config(DhcpSettings::default()));
+    let mut r = client_msg(MessageType::Request, mac(1), 1);
+    r.giaddr = Ipv4Addr::new(192, 168, 50, 254);
+    r.push_option(code::REQUESTED_IP, [10, 1, 1, 1]);
+    let bytes = r.emit();
+    let relay = SocketAddrV4::new(r.giaddr, 67);
+    s.handle_datagram(
+        t0(),
+        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
+    );
+    let (t, nak) = one_reply(&mut s);
+    assert_eq!(nak.message_type(), Some(MessageType::Nak));
+    assert_eq!(t.dst, relay);
+    assert!(nak.broadcast_flag());
+}
