@@ -47,6 +47,7 @@ impl Rig {
                 policy: policy(),
                 respond_delay: Default::default(),
                 reserved_files: Default::default(),
+                access: Default::default(),
             }),
         }
     }

@@ -91,6 +91,7 @@ fn uefi_gets_the_binl_dialect_then_its_file_on_4011() {
         policy,
         respond_delay: Default::default(),
         reserved_files: Default::default(),
+        access: Default::default(),
     });
     let from = SocketAddrV4::new(client, 68);
     boot.handle_datagram(

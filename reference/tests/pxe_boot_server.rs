@@ -22,6 +22,7 @@ fn boot_server(policy: BootPolicy) -> BootServer {
         policy,
         respond_delay: Duration::ZERO,
         reserved_files: Default::default(),
+        access: Default::default(),
     })
 }
 
@@ -168,6 +169,7 @@ fn respond_delay_applies_on_4011_too() {
         policy: BootPolicy::default(),
         respond_delay: Duration::from_millis(200),
         reserved_files: Default::default(),
+        access: Default::default(),
     });
     ask(&mut b, &boot_request(0, None), 68);
     assert!(b.poll_transmit().is_none());
@@ -304,4 +306,26 @@ fn policy_deserialises_from_toml_and_rejects_unknown_fields() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("boot_bois"), "{err}");
+}
+
+#[test]
+fn clients_refused_on_67_are_refused_on_4011() {
+    use pxelab_reference::dhcp::{ClientAccess, DhcpSettings};
+    let settings = DhcpSettings {
+        deny: vec![mac(1)],
+        ..DhcpSettings::default()
+    };
+    let mut cfg = full_config(settings);
+    cfg.boot = BootPolicy::default();
+    let mut b = BootServer::new(BootServerConfig::from_dhcp(&cfg));
+    assert_eq!(
+        ClientAccess::from_settings(&cfg.settings).deny,
+        vec![mac(1)]
+    );
+    ask(&mut b, &boot_request(0, None), 68);
+    assert!(replies(&mut b).is_empty());
+    assert_eq!(
+        events(&mut b)[0].kind,
+        DhcpEventKind::Ignored(IgnoreReason::Denied)
+    );
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::event::IgnoreReason;
 use crate::Mac;
 use crate::pxe::BootPolicy;
 
@@ -102,6 +103,45 @@ impl DhcpSettings {
     /// The respond delay as a `Duration`.
     pub fn respond_delay(&self) -> Duration {
         Duration::from_millis(self.respond_delay_ms)
+    }
+}
+
+/// Which clients a server answers: the deny list, the allow list and
+/// known-clients-only, shared by the DHCP server and the boot server so a client
+/// refused on 67 is refused on 4011 too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientAccess {
+    /// Never answered (checked first).
+    pub deny: Vec<Mac>,
+    /// When not empty, only these are answered.
+    pub allow: Vec<Mac>,
+    /// When set, only these (the MACs with a reservation) are answered.
+    pub known_only: Option<Vec<Mac>>,
+}
+
+impl ClientAccess {
+    /// The access rules of `settings`.
+    pub fn from_settings(settings: &DhcpSettings) -> Self {
+        ClientAccess {
+            deny: settings.deny.clone(),
+            allow: settings.allow.clone(),
+            known_only: settings
+                .known_clients_only
+                .then(|| settings.reservations.iter().map(|r| r.mac).collect()),
+        }
+    }
+
+    /// `Ok` when `mac` may be answered, else why not.
+    pub fn admit(&self, mac: Mac) -> Result<(), IgnoreReason> {
+        if self.deny.contains(&mac) {
+            Err(IgnoreReason::Denied)
+        } else if !self.allow.is_empty() && !self.allow.contains(&mac) {
+            Err(IgnoreReason::NotAllowed)
+        } else if self.known_only.as_ref().is_some_and(|k| !k.contains(&mac)) {
+            Err(IgnoreReason::UnknownClient)
+        } else {
+            Ok(())
+        }
     }
 }
 

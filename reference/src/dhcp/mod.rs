@@ -14,7 +14,8 @@ mod server;
 mod store;
 
 pub use config::{
-    ConfigError, DhcpConfig, DhcpMode, DhcpSettings, ParseRangeError, PoolConfig, Reservation,
+    ClientAccess, ConfigError, DhcpConfig, DhcpMode, DhcpSettings, ParseRangeError, PoolConfig,
+    Reservation,
 };
 pub use event::{DhcpEvent, DhcpEventKind, IgnoreReason, NakReason};
 pub use server::{DhcpServer, DhcpServerError};

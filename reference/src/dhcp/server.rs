@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use super::config::{ConfigError, DhcpConfig, DhcpMode, Reservation};
+use super::config::{ClientAccess, ConfigError, DhcpConfig, DhcpMode, Reservation};
 use super::event::{DhcpEvent, DhcpEventKind, IgnoreReason, NakReason};
 use super::outbox::Outbox;
 use super::pool::{Bindings, Pool, State};
@@ -40,6 +40,7 @@ pub struct DhcpServer {
     out: Outbox,
     /// Option 43 of the configured menu, built once (and checked) at start.
     menu43: Option<Vec<u8>>,
+    access: ClientAccess,
     /// L2 source of the datagram being handled: for a relayed request, the
     /// relay's MAC, where replies to `giaddr` go.
     src_mac: Mac,
@@ -99,6 +100,7 @@ impl DhcpServer {
         let menu43 = reply::menu_option43(&config.boot, config.server_addr)
             .map_err(|e| ConfigError::Menu(e.to_string()))?;
         let mut server = DhcpServer {
+            access: ClientAccess::from_settings(&config.settings),
             menu43,
             src_mac: Mac::ZERO,
             out: Outbox::new(config.settings.respond_delay()),
@@ -150,7 +152,7 @@ impl DhcpServer {
         let Some(mac) = msg.client_mac() else {
             return self.ignore(now, Some(&msg), IgnoreReason::NoClientMac);
         };
-        if let Err(reason) = self.admit(mac) {
+        if let Err(reason) = self.access.admit(mac) {
             return self.ignore(now, Some(&msg), reason);
         }
         let facts = ClientFacts::from_message(&msg);
@@ -162,19 +164,6 @@ impl DhcpServer {
         match self.config.mode {
             DhcpMode::Proxy => self.proxy(now, &msg, mtype, &facts),
             DhcpMode::Full { .. } => self.full(now, &msg, mtype, mac, &facts),
-        }
-    }
-
-    fn admit(&self, mac: Mac) -> Result<(), IgnoreReason> {
-        let s = &self.config.settings;
-        if s.deny.contains(&mac) {
-            Err(IgnoreReason::Denied)
-        } else if !s.allow.is_empty() && !s.allow.contains(&mac) {
-            Err(IgnoreReason::NotAllowed)
-        } else if s.known_clients_only && !self.reservations.contains_key(&mac) {
-            Err(IgnoreReason::UnknownClient)
-        } else {
-            Ok(())
         }
     }
 

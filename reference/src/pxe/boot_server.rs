@@ -15,7 +15,7 @@ use super::ClientFacts;
 use super::policy::BootPolicy;
 use super::reply;
 use crate::dhcp::outbox::Outbox;
-use crate::dhcp::{DhcpConfig, DhcpEvent, DhcpEventKind, IgnoreReason};
+use crate::dhcp::{ClientAccess, DhcpConfig, DhcpEvent, DhcpEventKind, IgnoreReason};
 use crate::wire::ParseMode;
 use crate::wire::dhcp::{DhcpMessage, MessageType, Op, PXE_PORT};
 use crate::{Datagram, Instant, Mac, Transmit};
@@ -31,6 +31,8 @@ pub struct BootServerConfig {
     pub respond_delay: Duration,
     /// Boot files from DHCP reservations, by MAC.
     pub reserved_files: HashMap<Mac, String>,
+    /// Which clients are answered (the DHCP server's deny/allow/known-only).
+    pub access: ClientAccess,
 }
 
 impl BootServerConfig {
@@ -40,6 +42,7 @@ impl BootServerConfig {
             server_addr: config.server_addr,
             policy: config.boot.clone(),
             respond_delay: config.settings.respond_delay(),
+            access: ClientAccess::from_settings(&config.settings),
             reserved_files: config
                 .settings
                 .reservations
@@ -76,6 +79,10 @@ impl BootServer {
         };
         if msg.op != Op::BootRequest || msg.message_type() != Some(MessageType::Request) {
             self.ignore(now, Some(&msg), IgnoreReason::NotAClientRequest);
+            return;
+        }
+        if let Some(Err(reason)) = msg.client_mac().map(|m| self.config.access.admit(m)) {
+            self.ignore(now, Some(&msg), reason);
             return;
         }
         let facts = ClientFacts::from_message(&msg);
