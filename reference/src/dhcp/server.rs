@@ -132,10 +132,18 @@ impl DhcpServer {
         Instant::from_secs(unix.saturating_sub(self.config.unix_time_at_start))
     }
 
-    fn unix_of(&self, now: Instant) -> u64 {
+    /// The stored (Unix) expiry of a lease acknowledged at `now`: rounded up to
+    /// the next second, plus one second because `unix_time_at_start` is whole
+    /// seconds, so that after a restart the address is never free before the
+    /// client believes its lease is over (erring late costs nothing).
+    fn unix_expiry(&self, now: Instant, lease_secs: u64) -> u64 {
+        let since = now.since_start();
+        let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
         self.config
             .unix_time_at_start
-            .saturating_add(now.since_start().as_secs())
+            .saturating_add(secs)
+            .saturating_add(lease_secs)
+            .saturating_add(1)
     }
 
     /// A datagram to UDP 67.
@@ -474,7 +482,7 @@ impl DhcpServer {
         let lease = Lease {
             addr: ip,
             mac,
-            expires_unix: self.unix_of(now).saturating_add(lease_time),
+            expires_unix: self.unix_expiry(now, lease_time),
         };
         if let Err(e) = self.store.commit(&lease) {
             return self.event(
