@@ -221,3 +221,20 @@ fn boot_server_discovery_broadcast_to_67_is_answered() {
     );
     assert_eq!(t.dst, SocketAddrV4::new(client, 68));
 }
+
+#[test]
+fn relayed_proxy_offers_go_to_the_relay_with_the_broadcast_bit() {
+    let mut s = server(proxy_config(BootPolicy::default()));
+    let mut d = pxe_discover(mac(1), 1, 0);
+    d.giaddr = Ipv4Addr::new(10, 20, 0, 1);
+    let bytes = d.emit();
+    let relay = SocketAddrV4::new(d.giaddr, 67);
+    s.handle_datagram(
+        t0(),
+        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
+    );
+    let (t, offer) = one_reply(&mut s);
+    assert_eq!(t.dst, relay);
+    assert!(offer.broadcast_flag(), "yiaddr 0: the relay must broadcast");
+    assert_eq!(offer.giaddr, d.giaddr);
+}

@@ -273,6 +273,11 @@ impl DhcpServer {
                 }
             }
         }
+        if !msg.giaddr.is_unspecified() {
+            // yiaddr is 0, so the relay cannot unicast to the client: ask it
+            // to broadcast.
+            r.flags |= FLAG_BROADCAST;
+        }
         let payload = r.emit_within(max_len(msg));
         let t = if msg.giaddr.is_unspecified() {
             Transmit {
