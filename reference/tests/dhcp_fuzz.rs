@@ -8,6 +8,7 @@ use dhcp_support::*;
 use proptest::prelude::*;
 use pxelab_reference::dhcp::DhcpSettings;
 use pxelab_reference::pxe::{BootMenu, BootPolicy, BootServer, BootServerConfig, MenuItem};
+use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{DhcpMessage, DhcpOption, Op};
 use pxelab_reference::{Datagram, Instant, Mac};
 
@@ -70,7 +71,7 @@ impl Rig {
             &mut self.boot,
         ] {
             while let Some(t) = m.transmit() {
-                assert!(DhcpMessage::parse(&t.payload, Default::default()).is_ok());
+                assert!(DhcpMessage::parse(&t.payload, ParseMode::Strict).is_ok());
             }
             while m.event().is_some() {}
         }
