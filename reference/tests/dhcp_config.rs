@@ -148,3 +148,26 @@ fn a_menu_too_large_for_option_43_is_refused() {
         .to_string();
     assert!(err.contains("boot menu does not fit"), "{err}");
 }
+
+#[test]
+fn the_documented_example_parses() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        dhcp: DhcpSettings,
+        boot: pxelab_reference::pxe::BootPolicy,
+    }
+    let doc = include_str!("../src/dhcp/mod.rs");
+    let toml_text: String = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let f: File = toml::from_str(&toml_text).unwrap();
+    assert_eq!(f.dhcp.reservations.len(), 1);
+    assert_eq!(f.boot.menu.unwrap().items[0].item_type, 0x8000);
+    assert_eq!(f.boot.arch_overrides[0].arch, 11);
+}
