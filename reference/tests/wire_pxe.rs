@@ -234,7 +234,9 @@ fn proxy_offer_option_43_survives_the_message_codec() {
 // and dnsmasq 2.90's ProxyDHCP OFFER answering it (`--dhcp-range=NET,proxy
 // --pxe-service=x86PC,"Network boot",pxelinux --pxe-prompt=PXE,0`). Stored as
 // the 44 header bytes before `sname` (`sname` and `file` were all zero), the
-// bytes from the cookie through END, and the total length.
+// bytes from the cookie through END, and the total length. Also EDK2's own UEFI
+// PXE client: OVMF (Debian 2022.11, OVMF_CODE_4M.fd, q35) on virtio-net with no
+// option ROM (`romfile=`).
 
 fn capture(head: &str, opts: &str, total: usize) -> Vec<u8> {
     let hex = |s: &str| -> Vec<u8> {
@@ -260,6 +262,18 @@ fn ipxe_discover() -> Vec<u8> {
             "011501011801011201013d070152540012345661110000000000000000000000000000000000ff",
         ),
         400,
+    )
+}
+
+fn edk2_discover() -> Vec<u8> {
+    capture(
+        "01010600bb28dc5d000080000000000000000000000000000000000052540012345700000000000000000000",
+        concat!(
+            "63825363350101390205c037230102030405060c0d0f111216171c28292a2b3233363a3b3c42436180",
+            "81828384858687611100000000000000000000000000000000005e030103005d0200073c2050584543",
+            "6c69656e743a417263683a30303030373a554e44493a303033303030ff",
+        ),
+        347,
     )
 }
 
@@ -361,4 +375,23 @@ fn real_dnsmasq_proxy_offer() {
         o.emit().unwrap(),
         m.option(code::VENDOR_SPECIFIC).unwrap().as_ref()
     );
+}
+
+#[test]
+fn real_edk2_discover() {
+    let bytes = edk2_discover();
+    let m = DhcpMessage::parse(&bytes, ParseMode::Strict).unwrap();
+    assert_eq!(m.emit(), bytes, "re-emit must be byte-for-byte");
+    let codes: Vec<u8> = m.options.iter().map(|o| o.code).collect();
+    assert_eq!(codes, [53, 57, 55, 97, 94, 93, 60]);
+    assert!(m.broadcast_flag(), "EDK2 asks for broadcast replies");
+    let class = m.client_class().unwrap().unwrap();
+    assert_eq!(
+        (class.arch, class.undi_major, class.undi_minor),
+        (ClientArch::EFI_X64, 3, 0)
+    );
+    assert!(m.client_arches().unwrap().unwrap()[0].is_efi_x64());
+    assert!(m.client_uuid().unwrap().unwrap().is_all_zero());
+    assert!(m.is_pxe_client() && !m.is_ipxe());
+    assert!(m.user_class().is_none() && m.ipxe_options().is_none());
 }

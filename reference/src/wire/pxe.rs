@@ -82,7 +82,7 @@ pub enum PxeError {
     /// A sub-option (or an item inside one) would need more than the 255 bytes
     /// its length byte can describe; emitting refuses rather than truncating.
     #[error(
-        "{what} would be {len} bytes, more than the 255 its length byte allows (dnsmasq keeps PXE menus under 253)"
+        "{what} would be {len} bytes, more than the 255 its length byte allows; shorten or drop entries"
     )]
     TooLong {
         /// Which field overflowed.
@@ -938,7 +938,7 @@ impl PxeVendorOptions {
     /// then any [`Self::other`] of the same code, in their order), then END.
     /// A sub-option payload, boot server list or menu description that would
     /// exceed 255 bytes is an error: truncating a menu silently would boot the
-    /// wrong thing.
+    /// wrong thing (dnsmasq likewise refuses a menu over 253 bytes).
     pub fn emit(&self) -> Result<Vec<u8>, PxeError> {
         let mut known: Vec<(u8, Vec<u8>, &'static str)> = Vec::new();
         let mut add = |code, data, what| known.push((code, data, what));
