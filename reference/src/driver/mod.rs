@@ -14,6 +14,7 @@ pub mod clock;
 pub mod fs;
 pub mod iface;
 pub mod machine;
+pub mod serve;
 pub mod socket;
 
 pub use clock::Clock;
