@@ -27,7 +27,10 @@ use crate::dhcp::{
 };
 use crate::net::{Datagram, Mac, Transmit};
 use crate::pxe::{BootServer, BootServerConfig};
-use crate::tftp::{Accept, TftpEvent, TftpServer, TftpServerConfig, TftpSession, TransferSummary};
+use crate::tftp::{
+    Accept, ClientEvent, TftpClient, TftpEvent, TftpServer, TftpServerConfig, TftpSession,
+    TransferSummary,
+};
 use crate::time::Instant;
 
 /// UDP port of DHCP servers (RFC 2131 §4.1).
@@ -399,7 +402,7 @@ fn log_tftp(s: &TransferSummary) {
 
 /// Forwards [`Machine`] to a machine type's inherent methods of the same names.
 macro_rules! machine_impl {
-    ($ty:ty, $event:ty) => {
+    ($ty:ty, $event:ty $(, $finishes:ident)?) => {
         impl Machine for $ty {
             type Event = $event;
             fn handle_datagram(&mut self, now: Instant, dgram: Datagram<'_>) {
@@ -417,34 +420,20 @@ macro_rules! machine_impl {
             fn poll_event(&mut self) -> Option<$event> {
                 <$ty>::poll_event(self)
             }
+            $(
+                fn is_finished(&self) -> bool {
+                    let _ = stringify!($finishes);
+                    <$ty>::is_finished(self)
+                }
+            )?
         }
     };
 }
 
 machine_impl!(DhcpServer, DhcpEvent);
 machine_impl!(BootServer, DhcpEvent);
-
-impl Machine for TftpSession {
-    type Event = TftpEvent;
-    fn handle_datagram(&mut self, now: Instant, dgram: Datagram<'_>) {
-        TftpSession::handle_datagram(self, now, dgram)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        TftpSession::handle_timeout(self, now)
-    }
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        TftpSession::poll_transmit(self)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        TftpSession::poll_timeout(self)
-    }
-    fn poll_event(&mut self) -> Option<TftpEvent> {
-        TftpSession::poll_event(self)
-    }
-    fn is_finished(&self) -> bool {
-        TftpSession::is_finished(self)
-    }
-}
+machine_impl!(TftpSession, TftpEvent, finishes);
+machine_impl!(TftpClient, ClientEvent, finishes);
 
 /// A [`Shutdown`] that fires on the first SIGINT or SIGTERM. Call inside a tokio
 /// runtime.
