@@ -32,6 +32,7 @@ use crate::tftp::{
     TransferSummary,
 };
 use crate::time::Instant;
+use crate::wire::tftp::TftpPacket;
 
 /// UDP port of DHCP servers (RFC 2131 §4.1).
 pub const DHCP_PORT: u16 = 67;
@@ -291,7 +292,10 @@ async fn run_tftp(
                             Err(e) => tracing::warn!(client = %got.src, error = %e, "cannot bind a TFTP transfer port"),
                         }
                     }
-                    Accept::Reply(t) => reply_once(&iface, local, &t).await,
+                    Accept::Reply(t) => {
+                        log_tftp_refusal(&t);
+                        reply_once(&iface, local, &t).await
+                    }
                     Accept::Ignore => {}
                 }
             }
@@ -361,6 +365,14 @@ fn kind_name(kind: &DhcpEventKind) -> String {
         } => format!("boot ACK item {ty} layer {layer}"),
         DhcpEventKind::BootAck { item: None } => "boot ACK".into(),
         other => format!("{other:?}"),
+    }
+}
+
+/// One line for a request answered with an ERROR and no transfer (file not
+/// found, outside the root, write request).
+fn log_tftp_refusal(t: &Transmit) {
+    if let Ok(TftpPacket::Error { code, message }) = TftpPacket::parse(&t.payload) {
+        tracing::info!(client = %t.dst, %code, %message, "TFTP request refused");
     }
 }
 
