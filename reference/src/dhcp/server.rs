@@ -9,7 +9,7 @@ use super::event::{DhcpEvent, DhcpEventKind, IgnoreReason, NakReason};
 use super::outbox::Outbox;
 use super::pool::{Bindings, Pool, State};
 use super::store::{Lease, LeaseStore, StoreError};
-use crate::pxe::reply::{self, message_type_byte};
+use crate::pxe::reply;
 use crate::pxe::{BootDecision, BootRule, ClientFacts};
 use crate::wire::ParseMode;
 use crate::wire::dhcp::{
@@ -249,7 +249,7 @@ impl DhcpServer {
         };
         let server = self.config.server_addr;
         let mut r = DhcpMessage::reply_to(msg);
-        r.push_option(code::MESSAGE_TYPE, [message_type_byte(MessageType::Offer)]);
+        r.push_option(code::MESSAGE_TYPE, [u8::from(MessageType::Offer)]);
         r.push_option(code::SERVER_ID, server.octets());
         reply::add_pxe_identity(&mut r, facts);
         let mut sent_file = None;
@@ -511,7 +511,7 @@ impl DhcpServer {
 
     fn nak(&mut self, now: Instant, msg: &DhcpMessage, reason: NakReason) {
         let mut r = DhcpMessage::reply_to(msg);
-        r.push_option(code::MESSAGE_TYPE, [message_type_byte(MessageType::Nak)]);
+        r.push_option(code::MESSAGE_TYPE, [u8::from(MessageType::Nak)]);
         r.push_option(code::SERVER_ID, self.config.server_addr.octets());
         let payload = r.emit_within(max_len(msg));
         // RFC 2131 §4.1: without a relay a DHCPNAK is always broadcast; through
@@ -601,7 +601,7 @@ impl DhcpServer {
         } else {
             kind
         };
-        r.push_option(code::MESSAGE_TYPE, [message_type_byte(wire_type)]);
+        r.push_option(code::MESSAGE_TYPE, [u8::from(wire_type)]);
         r.push_option(code::SERVER_ID, server.octets());
         if let Some(ip) = ip {
             r.yiaddr = ip;

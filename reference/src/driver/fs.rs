@@ -1,8 +1,8 @@
 //! The TFTP root on a real directory.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::tftp::{BlockSource, FileRoot, OpenError, TftpPath};
@@ -15,9 +15,10 @@ use crate::tftp::{BlockSource, FileRoot, OpenError, TftpPath};
 /// the root pointing at `/etc` is refused with ERROR 2 rather than followed.
 /// Symlinks that stay inside the root are served. Lookups are case-sensitive.
 ///
-/// Residual race: a component swapped for a symlink between the check and the
-/// open is not caught; whoever can write the root can already replace the boot
-/// files, so the root's writers are trusted.
+/// Residual race: a directory component swapped for a symlink between the check
+/// and the open is not caught (the last component is, with `O_NOFOLLOW`); whoever
+/// can write the root can already replace the boot files, so its writers are
+/// trusted.
 #[derive(Debug, Clone)]
 pub struct DirRoot {
     root: PathBuf,
@@ -61,13 +62,27 @@ impl FileRoot for DirRoot {
                 "{path} resolves outside the TFTP root"
             )));
         }
-        let file = File::open(&real).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => OpenError::NotFound,
-            io::ErrorKind::PermissionDenied => {
-                OpenError::AccessViolation(format!("{path}: permission denied"))
-            }
-            _ => OpenError::Io(e),
-        })?;
+        // Checked before opening: opening a FIFO or a device could block the
+        // driver or have side effects.
+        if !std::fs::metadata(&real)?.is_file() {
+            return Err(OpenError::AccessViolation(format!(
+                "{path} is not a regular file"
+            )));
+        }
+        // O_NOFOLLOW: the canonical path had no symlinks a moment ago; refuse one
+        // swapped in as the last component since. O_NONBLOCK: a FIFO swapped in
+        // must not block the open.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(&real)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => OpenError::NotFound,
+                io::ErrorKind::PermissionDenied => {
+                    OpenError::AccessViolation(format!("{path}: permission denied"))
+                }
+                _ => OpenError::Io(e),
+            })?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(OpenError::AccessViolation(format!(

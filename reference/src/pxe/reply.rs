@@ -9,21 +9,6 @@ use crate::dhcp::{DhcpEventKind, IgnoreReason};
 use crate::wire::dhcp::{CLIENT_PORT, DhcpMessage, MessageType, code};
 use crate::{Datagram, L2Dest, Mac, Transmit};
 
-/// Option 53 value.
-pub(crate) fn message_type_byte(t: MessageType) -> u8 {
-    match t {
-        MessageType::Discover => 1,
-        MessageType::Offer => 2,
-        MessageType::Request => 3,
-        MessageType::Decline => 4,
-        MessageType::Ack => 5,
-        MessageType::Nak => 6,
-        MessageType::Release => 7,
-        MessageType::Inform => 8,
-        MessageType::Unknown(b) => b,
-    }
-}
-
 /// Whether the client's option 55 asks for `code`.
 pub(crate) fn asks_for(req: &DhcpMessage, code: u8) -> bool {
     req.parameter_request_list()
@@ -142,7 +127,7 @@ pub(crate) fn boot_ack(
         BootDecision::NoBoot { arch } => return Err(IgnoreReason::NoBootFile(arch)),
     };
     let mut reply = DhcpMessage::reply_to(req);
-    reply.push_option(code::MESSAGE_TYPE, [message_type_byte(MessageType::Ack)]);
+    reply.push_option(code::MESSAGE_TYPE, [u8::from(MessageType::Ack)]);
     reply.push_option(code::SERVER_ID, server.octets());
     add_boot_file(&mut reply, req, server, &file);
     add_pxe_identity(&mut reply, facts);

@@ -37,10 +37,20 @@ pub struct TftpServerConfig {
     pub idle_timeout: Duration,
 }
 
+impl TftpServerConfig {
+    /// The largest block that fits an unfragmented datagram on a link with this
+    /// MTU: MTU - 20 (IPv4) - 8 (UDP) - 4 (TFTP), within RFC 2348's 8..=65464.
+    /// 1500 gives 1468.
+    pub fn max_blksize_for_mtu(mtu: u32) -> u16 {
+        mtu.saturating_sub(32)
+            .clamp(MIN_BLKSIZE as u32, MAX_BLKSIZE as u32) as u16
+    }
+}
+
 impl Default for TftpServerConfig {
     fn default() -> Self {
         TftpServerConfig {
-            max_blksize: 1468,
+            max_blksize: Self::max_blksize_for_mtu(1500),
             timeout: Duration::from_secs(1),
             max_retries: 5,
             max_windowsize: 64,
@@ -57,7 +67,7 @@ pub enum Accept {
     /// A read transfer starts. The driver binds a fresh UDP port for it (the
     /// server's TID, RFC 1350 §4) and from then on routes datagrams from the
     /// client's address and port to that port's session.
-    Session(TftpSession),
+    Session(Box<TftpSession>),
     /// Send this ERROR to the client. Its `src` port is 0: send it from a fresh
     /// ephemeral port, as a session would have (RFC 1350 §4), and keep no state.
     Reply(Transmit),
@@ -218,7 +228,7 @@ impl TftpServer {
                 client: dgram.src,
             }
         };
-        Accept::Session(TftpSession::new(
+        Accept::Session(Box::new(TftpSession::new(
             now,
             &dgram,
             local_ip(&dgram),
@@ -228,7 +238,7 @@ impl TftpServer {
             (!oack.is_empty()).then_some(oack),
             &self.config,
             slot,
-        ))
+        )))
     }
 }
 

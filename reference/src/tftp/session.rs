@@ -80,6 +80,30 @@ pub struct TransferSummary {
     pub outcome: TftpOutcome,
 }
 
+impl fmt::Display for TransferSummary {
+    /// One log line: `10.0.0.2:1234 "boot/bcd" blksize=1468 windowsize=8
+    /// tsize=2000: 2000/2000 bytes in 0.012s, 0 retransmits, completed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?} blksize={} windowsize={}",
+            self.client, self.filename, self.blksize, self.windowsize
+        )?;
+        if let Some(t) = self.tsize {
+            write!(f, " tsize={t}")?;
+        }
+        write!(
+            f,
+            ": {}/{} bytes in {:.3}s, {} retransmits, {}",
+            self.bytes_sent,
+            self.file_size,
+            self.duration.as_secs_f64(),
+            self.retransmits,
+            self.outcome
+        )
+    }
+}
+
 /// What a server session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TftpEvent {
