@@ -306,9 +306,9 @@ async fn run_tftp(
 }
 
 /// Runs one transfer to its end, then drops its socket.
-async fn run_session(mut session: TftpSession, ep: Endpoint, clock: Clock, shutdown: Shutdown) {
+async fn run_session(mut session: Box<TftpSession>, ep: Endpoint, clock: Clock, shutdown: Shutdown) {
     if let Err(e) = drive(
-        &mut session,
+        &mut *session,
         &ep,
         clock,
         shutdown,
