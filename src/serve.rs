@@ -204,8 +204,12 @@ fn start(args: ServeArgs, mode: Mode, file: FileConfig, iface: Interface) -> any
         boot.boot_ipxe = f;
     }
     let mut tftp = TftpServerConfig::default();
-    if let Some(b) = file.tftp.max_blksize {
-        tftp.max_blksize = b;
+    // Blocks larger than the link MTU allows would be fragmented, which many
+    // netboot ROMs cannot reassemble; the config file can still ask for more.
+    match (file.tftp.max_blksize, iface.max_tftp_blksize()) {
+        (Some(b), _) => tftp.max_blksize = b,
+        (None, Some(b)) => tftp.max_blksize = b,
+        (None, None) => {}
     }
     if let Some(w) = file.tftp.max_windowsize {
         tftp.max_windowsize = w;
