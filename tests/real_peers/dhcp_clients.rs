@@ -83,6 +83,7 @@ fn busybox_udhcpc_gets_a_lease_in_full_mode() {
         status.is_some_and(|s| s.success()),
         "udhcpc exited with {status:?}"
     );
+    server::stop_cleanly(&mut lab);
     report(&format!(
         "real-peer busybox udhcpc: lease {addr} in {:.2} s",
         elapsed.as_secs_f64()

@@ -120,6 +120,19 @@ impl Proc {
         tail(&self.output(), lines)
     }
 
+    /// Asks the process to stop (SIGTERM) and waits at most `limit` for it to exit.
+    /// Returns its exit status, or `None` if it was still running (it is then killed).
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let pid = self.child.as_ref()?.id().to_string();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stderr(Stdio::null())
+            .status();
+        let status = self.wait_for_exit(limit);
+        self.kill();
+        status
+    }
+
     /// Kills the process (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -377,6 +390,83 @@ impl Lab {
             ],
             &[],
         );
+    }
+}
+
+/// A packet capture of the whole segment (dumpcap on the bridge).
+pub struct Capture {
+    /// The pcapng file.
+    pub file: PathBuf,
+}
+
+impl Lab {
+    /// Starts capturing every frame on the bridge (it floods, so this is the whole
+    /// segment) and waits until the capture is running.
+    pub fn capture(&mut self) -> Capture {
+        let file = self.path().join("segment.pcapng");
+        let file_s = file.display().to_string();
+        let br = self.bridge_ns.clone();
+        self.spawn(
+            "capture",
+            &br,
+            &["dumpcap", "-q", "-i", BRIDGE, "-w", &file_s],
+            &[],
+        );
+        let started = poll(Duration::from_secs(15), || {
+            let ok = fs::metadata(&file).is_ok_and(|m| m.len() > 0);
+            ok.then_some(())
+        });
+        assert!(
+            started.is_some(),
+            "dumpcap did not start capturing on the bridge:\n{}",
+            self.proc("capture").tail(20)
+        );
+        Capture { file }
+    }
+
+    /// Copies the capture out of the lab's scratch directory (which goes with the
+    /// lab) into the target directory, for a failure message to point at.
+    pub fn keep_capture(&self, capture: &Capture, test: &str) -> PathBuf {
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}.pcapng"));
+        let _ = fs::copy(&capture.file, &kept);
+        kept
+    }
+
+    /// Stops the capture. dumpcap drops what the kernel still buffers when it is
+    /// told to stop, and reads in intervals of 250 ms, so it gets a second to catch
+    /// up with the last frames first.
+    pub fn stop_capture(&mut self) {
+        sleep(Duration::from_secs(1));
+        self.proc("capture").terminate(Duration::from_secs(10));
+    }
+
+    /// Frames of the (stopped) capture that match the display `filter`, one line
+    /// each: frame number, protocols, summary. UDP 4011 is dissected as DHCP.
+    pub fn frames(&self, capture: &Capture, filter: &str) -> Vec<String> {
+        let out = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&capture.file)
+            .args(["-d", "udp.port==4011,dhcp", "-Y", filter, "-T", "fields"])
+            .args([
+                "-e",
+                "frame.number",
+                "-e",
+                "frame.protocols",
+                "-e",
+                "_ws.col.Info",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run tshark");
+        assert!(
+            out.status.success(),
+            "tshark could not read the capture: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 

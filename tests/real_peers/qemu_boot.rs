@@ -39,7 +39,8 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
     let mut files = vec![UNDIONLY, IPXE_EFI];
     // dnsmasq sends the IPv6 router advertisements, and is the plain DHCP server
     // next to the ProxyDHCP.
-    let programs = [QEMU, "dnsmasq"];
+    // dumpcap and tshark check that no frame on the segment is malformed.
+    let programs = [QEMU, "dnsmasq", "dumpcap", "tshark"];
     match firmware {
         Firmware::BiosIpxeRom => files.push(E1000_ROM),
         Firmware::UefiEdk2 => files.push(OVMF),
@@ -75,6 +76,7 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
             Mode::Proxy
         }
     };
+    let capture = lab.capture();
     let which = server::start(&mut lab, &srv, &root, mode);
     lab.start_router_advertisements();
 
@@ -140,8 +142,11 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
         } else {
             String::new()
         };
+        lab.stop_capture();
+        let kept = lab.keep_capture(&capture, test);
         panic!(
-            "{test} against {which:?}: {why}\n--- console (tail) ---\n{}\n--- qemu ---\n{}\n--- server log ---\n{}{production}",
+            "{test} against {which:?}: {why} (segment capture: {})\n--- console (tail) ---\n{}\n--- qemu ---\n{}\n--- server log ---\n{}{production}",
+            kept.display(),
             tail(&text, 40),
             lab.proc("qemu").tail(20),
             lab.proc(SERVER).tail(80)
@@ -156,6 +161,25 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
             tail(&text, 40)
         );
     }
+    lab.stop_capture();
+    // The capture must hold the boot (so an empty capture cannot pass the check),
+    // and Wireshark's dissectors must find nothing malformed in it.
+    let dhcp_frames = lab.frames(&capture, "dhcp");
+    let tftp = lab.frames(&capture, "tftp");
+    assert!(
+        !dhcp_frames.is_empty() && !tftp.is_empty(),
+        "the segment capture holds {} DHCP and {} TFTP frames; expected the boot in it ({})",
+        dhcp_frames.len(),
+        tftp.len(),
+        lab.keep_capture(&capture, test).display()
+    );
+    let malformed = lab.frames(&capture, "_ws.malformed || _ws.expert.severity == error");
+    assert!(
+        malformed.is_empty(),
+        "tshark found malformed frames on the segment (capture {}):\n{}",
+        lab.keep_capture(&capture, test).display(),
+        malformed.join("\n")
+    );
     report(&format!(
         "real-peer QEMU {firmware:?} {dhcp:?} vs {which:?}: marker after {:.1} s",
         elapsed.as_secs_f64()

@@ -101,8 +101,12 @@ pub fn start(lab: &mut Lab, host: &Host, root: &Path, mode: Mode) -> Impl {
     });
     if ready != Some(true) {
         let status = lab.proc(SERVER).try_status();
+        let what = match status {
+            Some(status) => format!("exited ({status}) before binding"),
+            None => "did not bind within 20 s".to_owned(),
+        };
         panic!(
-            "{which:?} server did not bind UDP ports {ports:?} within 20 s (exit status: {status:?}); \
+            "{which:?} server {what} UDP ports {ports:?}; \
              command: {}\n--- server log ---\n{}",
             argv.join(" "),
             lab.proc(SERVER).tail(60)
@@ -198,5 +202,16 @@ pub fn start_plain_dhcp(lab: &mut Lab, host: &Host, first: Ipv4Addr, last: Ipv4A
         Some(true),
         "plain DHCP server (dnsmasq) did not start:\n{}",
         lab.proc("dhcp").tail(40)
+    );
+}
+
+/// Stops the server under test with SIGTERM and asserts that it exits, successfully,
+/// within 10 s: `pxelab serve` under a service manager is stopped exactly this way.
+pub fn stop_cleanly(lab: &mut Lab) {
+    let status = lab.proc(SERVER).terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the server did not exit cleanly within 10 s of SIGTERM (status {status:?}):\n{}",
+        lab.proc(SERVER).tail(20)
     );
 }
