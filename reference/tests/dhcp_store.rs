@@ -1,0 +1,191 @@
+//! Crash safety: a lease is acknowledged only after it is durable, and a restarted
+//! server never hands an acknowledged, unexpired address to another client.
+
+mod dhcp_support;
+
+use std::net::Ipv4Addr;
+
+use dhcp_support::*;
+use pxelab_reference::Instant;
+use pxelab_reference::dhcp::{
+    DhcpEventKind, DhcpServer, DhcpSettings, Lease, LeaseStore, MemoryStore, RedbStore, StoreError,
+};
+use pxelab_reference::wire::dhcp::{MessageType, code};
+
+fn restarted(path: &std::path::Path, unix_time_at_start: u64) -> DhcpServer {
+    let mut cfg = full_config(DhcpSettings::default());
+    cfg.unix_time_at_start = unix_time_at_start;
+    DhcpServer::new(cfg, Box::new(RedbStore::open(path).unwrap()), Instant::ZERO).unwrap()
+}
+
+#[test]
+fn acknowledged_leases_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leases.redb");
+    let ip = {
+        let mut s = DhcpServer::new(
+            full_config(DhcpSettings::default()),
+            Box::new(RedbStore::open(&path).unwrap()),
+            Instant::ZERO,
+        )
+        .unwrap();
+        dora(&mut s, Instant::from_secs(10), mac(1), 1)
+        // Dropped without any shutdown step, as a kill -9 would.
+    };
+    // Restart 20 minutes later (the new run's Instant starts from zero again).
+    let mut s = restarted(&path, UNIX_START + 1200);
+    assert_eq!(s.lease_of(mac(1), Instant::ZERO), Some(ip));
+    let mut d = discover(mac(2), 2);
+    d.push_option(code::REQUESTED_IP, ip.octets());
+    let (_, offer) = exchange(&mut s, Instant::ZERO, &d);
+    assert_ne!(
+        offer.yiaddr, ip,
+        "another client never gets an acknowledged address"
+    );
+    let (_, nak) = exchange(&mut s, Instant::ZERO, &select(mac(2), 2, SERVER, ip));
+    assert_eq!(nak.message_type(), Some(MessageType::Nak));
+    // The owner's INIT-REBOOT is acknowledged.
+    let mut r = client_msg(MessageType::Request, mac(1), 3);
+    r.push_option(code::REQUESTED_IP, ip.octets());
+    let (_, ack) = exchange(&mut s, Instant::ZERO, &r);
+    assert_eq!(
+        (ack.message_type(), ack.yiaddr),
+        (Some(MessageType::Ack), ip)
+    );
+}
+
+#[test]
+fn expired_leases_are_free_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leases.redb");
+    let ip = {
+        let mut s = restarted(&path, UNIX_START);
+        dora(&mut s, Instant::ZERO, mac(1), 1)
+    };
+    // Two hours later the one-hour lease is over.
+    let mut s = restarted(&path, UNIX_START + 7200);
+    assert_eq!(s.lease_of(mac(1), Instant::ZERO), None);
+    let mut d = discover(mac(2), 2);
+    d.push_option(code::REQUESTED_IP, ip.octets());
+    let (_, offer) = exchange(&mut s, Instant::ZERO, &d);
+    assert_eq!(offer.yiaddr, ip);
+}
+
+#[test]
+fn lease_expiry_is_stored_as_unix_time() {
+    let mut s = DhcpServer::new(
+        full_config(DhcpSettings::default()),
+        Box::new(SharedStore),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let ip = dora(&mut s, Instant::from_secs(100), mac(1), 1);
+    drop(s);
+    let leases = SHARED.with(|l| l.borrow().clone());
+    assert_eq!(
+        leases,
+        vec![Lease {
+            addr: ip,
+            mac: mac(1),
+            expires_unix: UNIX_START + 100 + 3600
+        }]
+    );
+}
+
+thread_local! {
+    static SHARED: std::cell::RefCell<Vec<Lease>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records commits in a thread-local so the test can look after the server is gone.
+#[derive(Default)]
+struct SharedStore;
+
+impl LeaseStore for SharedStore {
+    fn load(&self) -> Result<Vec<Lease>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn commit(&mut self, lease: &Lease) -> Result<(), StoreError> {
+        SHARED.with(|l| l.borrow_mut().push(*lease));
+        Ok(())
+    }
+    fn remove(&mut self, _: Ipv4Addr) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A store whose disk is full.
+struct FailingStore;
+
+impl LeaseStore for FailingStore {
+    fn load(&self) -> Result<Vec<Lease>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn commit(&mut self, _: &Lease) -> Result<(), StoreError> {
+        Err(StoreError::Other("disk full".into()))
+    }
+    fn remove(&mut self, _: Ipv4Addr) -> Result<(), StoreError> {
+        Err(StoreError::Other("disk full".into()))
+    }
+}
+
+#[test]
+fn no_ack_when_the_lease_cannot_be_made_durable() {
+    let mut s = DhcpServer::new(
+        full_config(DhcpSettings::default()),
+        Box::new(FailingStore),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let t = Instant::from_secs(1);
+    let (_, offer) = exchange(&mut s, t, &discover(mac(1), 1));
+    let bytes = select(mac(1), 1, SERVER, offer.yiaddr).emit();
+    s.handle_datagram(t, bcast(&bytes, mac(1)));
+    assert!(
+        replies(&mut s).is_empty(),
+        "no DHCPACK without a durable lease"
+    );
+    let ev = events(&mut s);
+    assert_eq!(ev.len(), 1);
+    match &ev[0].kind {
+        DhcpEventKind::StoreFailed(reason) => assert!(reason.contains("disk full"), "{reason}"),
+        other => panic!("expected StoreFailed, got {other:?}"),
+    }
+    assert_eq!(s.lease_of(mac(1), t), None);
+}
+
+#[test]
+fn a_store_that_cannot_load_stops_the_server() {
+    struct Unreadable;
+    impl LeaseStore for Unreadable {
+        fn load(&self) -> Result<Vec<Lease>, StoreError> {
+            Err(StoreError::Other("corrupt".into()))
+        }
+        fn commit(&mut self, _: &Lease) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn remove(&mut self, _: Ipv4Addr) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+    let err = DhcpServer::new(
+        full_config(DhcpSettings::default()),
+        Box::new(Unreadable),
+        Instant::ZERO,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot load leases"), "{err}");
+}
+
+#[test]
+fn memory_store_round_trips() {
+    let mut m = MemoryStore::new();
+    let l = Lease {
+        addr: Ipv4Addr::new(10, 0, 0, 1),
+        mac: mac(1),
+        expires_unix: 5,
+    };
+    m.commit(&l).unwrap();
+    assert_eq!(m.load().unwrap(), vec![l]);
+    m.remove(l.addr).unwrap();
+    assert!(m.load().unwrap().is_empty());
+}
