@@ -60,8 +60,8 @@ ip -n "$CLI" link set pxl0 up
 mkdir "$WORK/root"
 head -c "$((MIB * 1024 * 1024))" /dev/urandom > "$WORK/root/big.bin"
 
-ip netns exec "$SRV" "$PXELAB" serve --interface pxl0 --tftp-root "$WORK/root" \
-  --tftp-only --tftp-port "$PXELAB_PORT" > "$WORK/pxelab.log" 2>&1 &
+(cd "$WORK" && exec ip netns exec "$SRV" "$PXELAB" serve --interface pxl0 \
+  --tftp-root "$WORK/root" --tftp-only --tftp-port "$PXELAB_PORT" > "$WORK/pxelab.log" 2>&1) &
 PIDS+=($!)
 ip netns exec "$SRV" dnsmasq --no-daemon --conf-file=/dev/null --port=0 \
   --interface=pxl0 --bind-interfaces --pid-file="$WORK/dnsmasq.pid" \

@@ -302,6 +302,8 @@ impl Lab {
     }
 
     /// Starts `argv` inside namespace `ns` with output going to `<dir>/<name>.log`.
+    /// The working directory is the lab's scratch directory, so whatever a process
+    /// writes next to itself (a lease store, say) goes with the lab.
     pub fn spawn(
         &mut self,
         name: &str,
@@ -316,6 +318,7 @@ impl Lab {
             .args(["netns", "exec", ns])
             .args(argv)
             .envs(env.iter().copied())
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
