@@ -180,6 +180,34 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
         lab.keep_capture(&capture, test).display(),
         malformed.join("\n")
     );
+    if dhcp == Dhcp::Proxy {
+        // A ProxyDHCP never assigns an address (PXE 2.1): every reply it sends from
+        // port 67 has yiaddr 0.0.0.0; the address comes from the plain DHCP server.
+        // (A boot server's ACK on 4011 goes to a client that already has one.)
+        let server_addr = lab.addr(1);
+        let leased_by_proxy = lab.frames(
+            &capture,
+            &format!("ip.src == {server_addr} && udp.srcport == 67 && dhcp.ip.your != 0.0.0.0"),
+        );
+        assert!(
+            leased_by_proxy.is_empty(),
+            "the ProxyDHCP offered addresses:\n{}",
+            leased_by_proxy.join("\n")
+        );
+        if firmware == Firmware::UefiEdk2 {
+            // EDK2 gets no boot file in the proxy offer (BINL style) and asks the
+            // boot server on UDP 4011, which must answer.
+            let boot_server = lab.frames(
+                &capture,
+                &format!("ip.src == {server_addr} && udp.srcport == 4011 && dhcp"),
+            );
+            assert!(
+                !boot_server.is_empty(),
+                "the UEFI client booted without an answer from the boot server on 4011 ({})",
+                lab.keep_capture(&capture, test).display()
+            );
+        }
+    }
     report(&format!(
         "real-peer QEMU {firmware:?} {dhcp:?} vs {which:?}: marker after {:.1} s",
         elapsed.as_secs_f64()
@@ -202,6 +230,16 @@ fn qemu_uefi_edk2_pxe_loads_ipxe_efi_then_script() {
         "qemu_uefi_edk2_pxe_loads_ipxe_efi_then_script",
         Firmware::UefiEdk2,
         Dhcp::Full,
+        Duration::from_secs(150),
+    );
+}
+
+#[test]
+fn qemu_uefi_edk2_pxe_boots_through_proxy_dhcp_and_4011() {
+    boot(
+        "qemu_uefi_edk2_pxe_boots_through_proxy_dhcp_and_4011",
+        Firmware::UefiEdk2,
+        Dhcp::Proxy,
         Duration::from_secs(150),
     );
 }
