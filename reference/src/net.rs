@@ -115,7 +115,13 @@ mod tests {
         let m: Mac = "52:54:00:AB:cd:01".parse().unwrap();
         assert_eq!(m.to_string(), "52:54:00:ab:cd:01");
         assert_eq!("52-54-00-ab-cd-01".parse::<Mac>().unwrap(), m);
-        for bad in ["", "52:54:00:ab:cd", "52:54:00:ab:cd:01:02", "5:54:00:ab:cd:01", "zz:54:00:ab:cd:01"] {
+        for bad in [
+            "",
+            "52:54:00:ab:cd",
+            "52:54:00:ab:cd:01:02",
+            "5:54:00:ab:cd:01",
+            "zz:54:00:ab:cd:01",
+        ] {
             assert!(bad.parse::<Mac>().is_err(), "{bad}");
         }
     }

@@ -98,6 +98,9 @@ mod tests {
         assert_eq!(t.to_string(), "1.750s");
         assert_eq!(t - Instant::from_secs(1), Duration::from_millis(750));
         assert_eq!(Instant::ZERO - Instant::from_secs(1), Duration::ZERO);
-        assert_eq!(Instant::from_nanos(u64::MAX) + Duration::from_secs(1), Instant::from_nanos(u64::MAX));
+        assert_eq!(
+            Instant::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Instant::from_nanos(u64::MAX)
+        );
     }
 }
