@@ -1,0 +1,419 @@
+//! `pxelab` as users and outside tests call it. All but one need no root: they run
+//! on `lo` with an unprivileged TFTP port, or stop before binding anything. The
+//! exception, `restart`, needs ports 67/68 and skips with a notice without root.
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pxelab(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pxelab"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run pxelab")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure a user can act on: non-zero exit, the message, and no panic.
+fn assert_clear_failure(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "panicked:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr does not mention {n:?}:\n{err}");
+    }
+}
+
+#[test]
+fn no_arguments_explains_and_shows_serve_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(&[], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("pxelab serve --interface"), "{out}");
+    assert!(out.contains("Usage: pxelab serve"), "{out}");
+}
+
+#[test]
+fn serve_help_lists_every_flag_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(&["serve", "--help"], dir.path());
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--interface",
+        "--tftp-root",
+        "--proxy",
+        "--tftp-only",
+        "--range",
+        "--tftp-port",
+        "--boot-bios",
+        "--boot-efi",
+        "--boot-ipxe",
+        "--config",
+        "undionly.kpxe",
+        "ipxe.efi",
+        "boot.ipxe",
+        "pxelab-leases.redb",
+        "[default: 69]",
+    ] {
+        assert!(out.contains(flag), "help lacks {flag}:\n{out}");
+    }
+}
+
+#[test]
+fn full_mode_without_range_says_range_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(
+        &["serve", "--interface", "lo", "--tftp-root", "."],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["--range", "required", "--proxy"]);
+}
+
+#[test]
+fn proxy_and_tftp_only_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            ".",
+            "--proxy",
+            "--tftp-only",
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["--proxy", "--tftp-only"]);
+}
+
+#[test]
+fn malformed_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            ".",
+            "--range",
+            "10.0.0.9-10.0.0.1",
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["--range", "empty"]);
+}
+
+#[test]
+fn range_outside_the_interface_subnet_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            ".",
+            "--range",
+            "10.0.0.100-10.0.0.199",
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["10.0.0.100", "subnet", "127.0.0.0/8"]);
+}
+
+#[test]
+fn unknown_interface_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "nosuchif0",
+            "--tftp-root",
+            ".",
+            "--proxy",
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["nosuchif0", "no network interface"]);
+}
+
+#[test]
+fn config_unknown_key_names_the_key_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pxelab.toml");
+    std::fs::write(
+        &cfg,
+        "[dhcp]\nlease_time_secs = 600\n\nrespond_dealy_ms = 50\n",
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            ".",
+            "--proxy",
+            "--config",
+            &cfg_s,
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["respond_dealy_ms", "line 4", "pxelab.toml"]);
+}
+
+#[test]
+fn config_malformed_value_names_the_key_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pxelab.toml");
+    std::fs::write(&cfg, "lease_store = \"x.redb\"\n[[dhcp.reservations]]\nmac = \"52:54:00:12:34\"\nip = \"10.0.0.5\"\n")
+        .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            ".",
+            "--proxy",
+            "--config",
+            &cfg_s,
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["line 3", "52:54:00:12:34"]);
+}
+
+#[test]
+fn missing_tftp_root_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(
+        &[
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            "no/such/dir",
+            "--tftp-only",
+        ],
+        dir.path(),
+    );
+    assert_clear_failure(&o, &["--tftp-root", "no/such/dir"]);
+}
+
+/// One RRQ for a file that fits in one block; returns its bytes once the server
+/// answers (retrying while it starts).
+fn tftp_get_small(port: u16, name: &str) -> Vec<u8> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut rrq = vec![0, 1];
+    rrq.extend_from_slice(name.as_bytes());
+    rrq.push(0);
+    rrq.extend_from_slice(b"octet\0");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = [0u8; 600];
+    while Instant::now() < deadline {
+        sock.send_to(&rrq, ("127.0.0.1", port)).unwrap();
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        assert_eq!(
+            &buf[..4],
+            &[0, 3, 0, 1],
+            "expected DATA block 1, got {:?}",
+            &buf[..n]
+        );
+        sock.send_to(&[0, 4, 0, 1], from).unwrap();
+        return buf[4..n].to_vec();
+    }
+    panic!("no TFTP answer on 127.0.0.1:{port}");
+}
+
+#[test]
+fn tftp_only_on_loopback_serves_a_file_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("boot.ipxe"), b"#!ipxe\necho hello\n").unwrap();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_s = port.to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
+        .args([
+            "serve",
+            "--interface",
+            "lo",
+            "--tftp-root",
+            ".",
+            "--tftp-only",
+            "--tftp-port",
+            &port_s,
+        ])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let got = tftp_get_small(port, "boot.ipxe");
+    assert_eq!(got, b"#!ipxe\necho hello\n");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?} after SIGTERM:\n{err}",
+        out.status
+    );
+    assert!(
+        err.contains("TFTP transfer") && err.contains("boot.ipxe"),
+        "no transfer log line:\n{err}"
+    );
+    assert!(err.contains("SIGTERM"), "{err}");
+}
+
+mod restart {
+    //! Leases across a SIGTERM and a restart of the real binary. Needs root (ports 67
+    //! and 68 on `lo`): without it, it prints a notice and passes vacuously.
+
+    use super::*;
+    use pxelab_reference::wire::ParseMode;
+    use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType};
+    use std::net::Ipv4Addr;
+    use std::process::Child;
+
+    fn request(
+        sock: &UdpSocket,
+        mac: [u8; 6],
+        xid: u32,
+        ty: MessageType,
+        ask: Option<Ipv4Addr>,
+    ) -> DhcpMessage {
+        let mut m = DhcpMessage {
+            xid,
+            ..Default::default()
+        };
+        m.chaddr[..6].copy_from_slice(&mac);
+        m.set_message_type(ty);
+        if let Some(ip) = ask {
+            m.push_option(50, ip.octets());
+            m.push_option(54, Ipv4Addr::LOCALHOST.octets());
+        }
+        let mut buf = [0u8; 1500];
+        // Retries also cover the server still starting.
+        for _ in 0..50 {
+            sock.send_to(&m.emit(), (Ipv4Addr::LOCALHOST, 67)).unwrap();
+            while let Ok(n) = sock.recv(&mut buf) {
+                let reply = DhcpMessage::parse(&buf[..n], ParseMode::Lax).expect("reply parses");
+                if reply.xid == xid {
+                    return reply;
+                }
+            }
+        }
+        panic!("no reply to {ty:?} xid {xid:#x}");
+    }
+
+    fn lease(sock: &UdpSocket, mac: [u8; 6], xid: u32) -> Ipv4Addr {
+        let offer = request(sock, mac, xid, MessageType::Discover, None);
+        assert_eq!(offer.message_type(), Some(MessageType::Offer));
+        let ack = request(sock, mac, xid + 1, MessageType::Request, Some(offer.yiaddr));
+        assert_eq!(ack.message_type(), Some(MessageType::Ack), "{ack:?}");
+        ack.yiaddr
+    }
+
+    fn start(dir: &Path, tftp_port: u16) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args(["serve", "--interface", "lo", "--tftp-root", "."])
+            .args(["--range", "127.0.0.100-127.0.0.110"])
+            .args(["--tftp-port", &tftp_port.to_string()])
+            .current_dir(dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn stop(child: Child) -> String {
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "exit {:?} after SIGTERM:\n{err}",
+            out.status
+        );
+        err
+    }
+
+    #[test]
+    fn leases_survive_sigterm_and_restart() {
+        let sock = match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 68)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "SKIP leases_survive_sigterm_and_restart: cannot bind UDP 68 ({e}); needs root"
+                );
+                return;
+            }
+        };
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tftp_port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (a, b) = ([0x52, 0x54, 0, 0, 1, 0xa], [0x52, 0x54, 0, 0, 1, 0xb]);
+
+        let server = start(dir.path(), tftp_port);
+        let first = lease(&sock, a, 0x100);
+        let log = stop(server);
+        assert!(
+            log.contains("ACK") && log.contains("52:54:00:00:01:0a"),
+            "{log}"
+        );
+        assert!(
+            dir.path().join("pxelab-leases.redb").exists(),
+            "default lease store is pxelab-leases.redb in the current directory"
+        );
+
+        let server = start(dir.path(), tftp_port);
+        let for_b = lease(&sock, b, 0x200);
+        let again_a = lease(&sock, a, 0x300);
+        stop(server);
+        assert_ne!(
+            for_b, first,
+            "an acknowledged lease went to another client after restart"
+        );
+        assert_eq!(
+            again_a, first,
+            "the client's lease was forgotten across SIGTERM and restart"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! QEMU machines (TCG) boot over PXE and run the `boot.ipxe` script.
+//!
+//! The script echoes a marker unique to the run; a boot passes when that marker
+//! reaches the serial console, and QEMU is killed at once (this iPXE build has no
+//! `poweroff`). Success therefore means the whole chain ran: DHCP (or DHCP plus
+//! ProxyDHCP and the boot server on 4011), the TFTP download of the boot file, and
+//! for UEFI the second round from `ipxe.efi` to `boot.ipxe`.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use super::netns::{Lab, poll, tail};
+use super::server::{self, Mode, SERVER};
+use super::{heavy, peers_available, report};
+
+const QEMU: &str = "qemu-system-x86_64";
+const UNDIONLY: &str = "/usr/lib/ipxe/undionly.kpxe";
+const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
+const E1000_ROM: &str = "/usr/lib/ipxe/qemu/pxe-e1000.rom";
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Firmware {
+    /// SeaBIOS with the iPXE option ROM of an e1000 (user class iPXE, arch 0).
+    BiosIpxeRom,
+    /// OVMF on virtio-net with no option ROM: EDK2's PxeBcDxe (arch 7).
+    UefiEdk2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dhcp {
+    /// The server under test hands out addresses and boot files.
+    Full,
+    /// dnsmasq hands out addresses only; the server under test is a ProxyDHCP.
+    Proxy,
+}
+
+fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
+    let mut files = vec![UNDIONLY, IPXE_EFI];
+    // dnsmasq sends the IPv6 router advertisements, and is the plain DHCP server
+    // next to the ProxyDHCP.
+    // dumpcap and tshark check that no frame on the segment is malformed.
+    let programs = [QEMU, "dnsmasq", "dumpcap", "tshark"];
+    match firmware {
+        Firmware::BiosIpxeRom => files.push(E1000_ROM),
+        Firmware::UefiEdk2 => files.push(OVMF),
+    }
+    if !peers_available(test, &programs, &files) {
+        return;
+    }
+    let _heavy = heavy();
+    let mut lab = Lab::new(test);
+    let srv = lab.host("srv", Some(1));
+
+    // TFTP root: both iPXE binaries and the script that proves the boot.
+    let root = lab.path().join("tftp");
+    fs::create_dir(&root).expect("cannot create the TFTP root");
+    fs::copy(UNDIONLY, root.join("undionly.kpxe")).expect("cannot copy undionly.kpxe");
+    fs::copy(IPXE_EFI, root.join("ipxe.efi")).expect("cannot copy ipxe.efi");
+    let marker = format!("PXELAB-MARKER-{}-{test}", std::process::id());
+    fs::write(
+        root.join("boot.ipxe"),
+        format!("#!ipxe\necho {marker}\nsleep 60\n"),
+    )
+    .expect("cannot write boot.ipxe");
+
+    let mode = match dhcp {
+        Dhcp::Full => Mode::Full {
+            first: lab.addr(100),
+            last: lab.addr(120),
+        },
+        Dhcp::Proxy => {
+            let production = lab.host("dhcp", Some(2));
+            let (first, last) = (lab.addr(150), lab.addr(170));
+            server::start_plain_dhcp(&mut lab, &production, first, last);
+            Mode::Proxy
+        }
+    };
+    let capture = lab.capture();
+    let which = server::start(&mut lab, &srv, &root, mode);
+    lab.start_router_advertisements();
+
+    let tap = lab.tap();
+    let console = lab.path().join("console.txt");
+    let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no");
+    let serial = format!("file:{}", console.display());
+    let mac = "52:54:00:77:00:10";
+    let nic = match firmware {
+        Firmware::BiosIpxeRom => format!("e1000,netdev=n0,mac={mac},bootindex=1"),
+        Firmware::UefiEdk2 => format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
+    };
+    let mut argv = vec![
+        QEMU,
+        "-machine",
+        "pc,accel=tcg",
+        "-m",
+        "256",
+        "-nographic",
+        "-no-reboot",
+        "-netdev",
+        &netdev,
+        "-device",
+        &nic,
+        "-boot",
+        "n",
+        "-serial",
+        &serial,
+        "-monitor",
+        "none",
+    ];
+    if firmware == Firmware::UefiEdk2 {
+        argv.extend(["-bios", OVMF]);
+    }
+    let bridge_ns = lab.bridge_ns().to_owned();
+    let started = Instant::now();
+    lab.spawn("qemu", &bridge_ns, &argv, &[]);
+    let read_console = || {
+        fs::read(&console)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let seen = poll(limit, || {
+        if read_console().contains(&marker) {
+            return Some(true);
+        }
+        lab.proc("qemu").try_status().map(|_| false)
+    });
+    let elapsed = started.elapsed();
+    lab.proc("qemu").kill();
+    let text = read_console();
+    if seen != Some(true) {
+        let why = if seen == Some(false) {
+            "QEMU exited before the marker appeared".to_owned()
+        } else {
+            format!("no marker on the console within {} s", limit.as_secs())
+        };
+        let production = if dhcp == Dhcp::Proxy {
+            format!(
+                "\n--- plain DHCP (dnsmasq) ---\n{}",
+                lab.proc("dhcp").tail(30)
+            )
+        } else {
+            String::new()
+        };
+        lab.stop_capture();
+        let kept = lab.keep_capture(&capture, test);
+        panic!(
+            "{test} against {which:?}: {why} (segment capture: {})\n--- console (tail) ---\n{}\n--- qemu ---\n{}\n--- server log ---\n{}{production}",
+            kept.display(),
+            tail(&text, 40),
+            lab.proc("qemu").tail(20),
+            lab.proc(SERVER).tail(80)
+        );
+    }
+    if firmware == Firmware::UefiEdk2 {
+        // The marker alone would also appear if an iPXE ROM had booted; this proves
+        // EDK2's own PXE client did the first stage.
+        assert!(
+            text.contains("Start PXE over IPv4"),
+            "the UEFI boot did not go through EDK2's PXE client:\n{}",
+            tail(&text, 40)
+        );
+    }
+    lab.stop_capture();
+    // The capture must hold the boot (so an empty capture cannot pass the check),
+    // and Wireshark's dissectors must find nothing malformed in it.
+    let dhcp_frames = lab.frames(&capture, "dhcp");
+    let tftp = lab.frames(&capture, "tftp");
+    assert!(
+        !dhcp_frames.is_empty() && !tftp.is_empty(),
+        "the segment capture holds {} DHCP and {} TFTP frames; expected the boot in it ({})",
+        dhcp_frames.len(),
+        tftp.len(),
+        lab.keep_capture(&capture, test).display()
+    );
+    let malformed = lab.frames(&capture, "_ws.malformed || _ws.expert.severity == error");
+    assert!(
+        malformed.is_empty(),
+        "tshark found malformed frames on the segment (capture {}):\n{}",
+        lab.keep_capture(&capture, test).display(),
+        malformed.join("\n")
+    );
+    if dhcp == Dhcp::Proxy {
+        // A ProxyDHCP never assigns an address (PXE 2.1): every reply it sends from
+        // port 67 has yiaddr 0.0.0.0; the address comes from the plain DHCP server.
+        // (A boot server's ACK on 4011 goes to a client that already has one.)
+        let server_addr = lab.addr(1);
+        let leased_by_proxy = lab.frames(
+            &capture,
+            &format!("ip.src == {server_addr} && udp.srcport == 67 && dhcp.ip.your != 0.0.0.0"),
+        );
+        assert!(
+            leased_by_proxy.is_empty(),
+            "the ProxyDHCP offered addresses:\n{}",
+            leased_by_proxy.join("\n")
+        );
+        if firmware == Firmware::UefiEdk2 {
+            // EDK2 gets no boot file in the proxy offer (BINL style) and asks the
+            // boot server on UDP 4011, which must answer.
+            let boot_server = lab.frames(
+                &capture,
+                &format!("ip.src == {server_addr} && udp.srcport == 4011 && dhcp"),
+            );
+            assert!(
+                !boot_server.is_empty(),
+                "the UEFI client booted without an answer from the boot server on 4011 ({})",
+                lab.keep_capture(&capture, test).display()
+            );
+        }
+    }
+    report(&format!(
+        "real-peer QEMU {firmware:?} {dhcp:?} vs {which:?}: marker after {:.1} s",
+        elapsed.as_secs_f64()
+    ));
+}
+
+#[test]
+fn qemu_bios_ipxe_boots_from_full_mode() {
+    boot(
+        "qemu_bios_ipxe_boots_from_full_mode",
+        Firmware::BiosIpxeRom,
+        Dhcp::Full,
+        Duration::from_secs(90),
+    );
+}
+
+#[test]
+fn qemu_uefi_edk2_pxe_loads_ipxe_efi_then_script() {
+    boot(
+        "qemu_uefi_edk2_pxe_loads_ipxe_efi_then_script",
+        Firmware::UefiEdk2,
+        Dhcp::Full,
+        Duration::from_secs(150),
+    );
+}
+
+#[test]
+fn qemu_uefi_edk2_pxe_boots_through_proxy_dhcp_and_4011() {
+    boot(
+        "qemu_uefi_edk2_pxe_boots_through_proxy_dhcp_and_4011",
+        Firmware::UefiEdk2,
+        Dhcp::Proxy,
+        Duration::from_secs(150),
+    );
+}
+
+#[test]
+fn qemu_bios_ipxe_boots_through_proxy_dhcp() {
+    boot(
+        "qemu_bios_ipxe_boots_through_proxy_dhcp",
+        Firmware::BiosIpxeRom,
+        Dhcp::Proxy,
+        Duration::from_secs(90),
+    );
+}

@@ -1,0 +1,217 @@
+//! The server under test: `pxelab serve`, or dnsmasq as a stand-in.
+//!
+//! The stand-in (`PXELAB_PEERS_SERVER=dnsmasq`) runs the same tests against a
+//! third-party server configured to the same boot-file policy. It proves the harness
+//! itself: a test that fails against dnsmasq is a broken test, not a pxelab bug.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::netns::{HOST_IFACE, Host, Lab, poll};
+
+/// What the server is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// DHCP with an address pool, PXE boot files, TFTP.
+    Full {
+        /// First address of the pool.
+        first: Ipv4Addr,
+        /// Last address of the pool.
+        last: Ipv4Addr,
+    },
+    /// ProxyDHCP (PXE options only, no addresses), boot server on 4011, TFTP.
+    Proxy,
+    /// TFTP only.
+    TftpOnly,
+}
+
+/// Which implementation serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    /// `pxelab serve` (the default).
+    Pxelab,
+    /// dnsmasq configured the same way (harness check).
+    Dnsmasq,
+}
+
+/// The implementation chosen by `PXELAB_PEERS_SERVER` (`pxelab` unless `dnsmasq`).
+pub fn under_test() -> Impl {
+    match std::env::var("PXELAB_PEERS_SERVER").as_deref() {
+        Ok("dnsmasq") => Impl::Dnsmasq,
+        _ => Impl::Pxelab,
+    }
+}
+
+/// Name of the server process in the lab (for [`Lab::proc`]).
+pub const SERVER: &str = "server";
+
+/// Starts the server under test in `host`'s namespace, serving `root`, and waits
+/// (bounded) until its sockets are bound. Panics with the server log if it exits
+/// or never binds.
+pub fn start(lab: &mut Lab, host: &Host, root: &Path, mode: Mode) -> Impl {
+    let which = under_test();
+    let root_s = root.display().to_string();
+    let argv: Vec<String> = match which {
+        Impl::Pxelab => {
+            let mut v: Vec<String> = [
+                env!("CARGO_BIN_EXE_pxelab"),
+                "serve",
+                "--interface",
+                HOST_IFACE,
+                "--tftp-root",
+                &root_s,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            match mode {
+                Mode::Full { first, last } => {
+                    v.push("--range".into());
+                    v.push(format!("{first}-{last}"));
+                }
+                Mode::Proxy => v.push("--proxy".into()),
+                Mode::TftpOnly => v.push("--tftp-only".into()),
+            }
+            v
+        }
+        Impl::Dnsmasq => dnsmasq_argv(lab, host, &root_s, mode),
+    };
+    let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let ns = host.ns.clone();
+    lab.spawn(SERVER, &ns, &argv_ref, &[("RUST_LOG", "info")]);
+
+    // Ready when the ports this mode serves are bound in the namespace.
+    let ports: &[u16] = match mode {
+        Mode::Full { .. } => &[67, 69],
+        Mode::Proxy => &[67, 4011, 69],
+        Mode::TftpOnly => &[69],
+    };
+    let ports: Vec<u16> = match (which, mode) {
+        // dnsmasq answers 4011 on its port-67 socket's sibling only in proxy mode.
+        (Impl::Dnsmasq, Mode::Proxy) => vec![67, 69],
+        _ => ports.to_vec(),
+    };
+    let ready = poll(Duration::from_secs(20), || {
+        if lab.proc(SERVER).try_status().is_some() {
+            return Some(false);
+        }
+        let bound = udp_ports_bound(&ns);
+        ports.iter().all(|p| bound.contains(p)).then_some(true)
+    });
+    if ready != Some(true) {
+        let status = lab.proc(SERVER).try_status();
+        let what = match status {
+            Some(status) => format!("exited ({status}) before binding"),
+            None => "did not bind within 20 s".to_owned(),
+        };
+        panic!(
+            "{which:?} server {what} UDP ports {ports:?}; \
+             command: {}\n--- server log ---\n{}",
+            argv.join(" "),
+            lab.proc(SERVER).tail(60)
+        );
+    }
+    which
+}
+
+/// UDP ports bound in namespace `ns`, read from `ss`.
+fn udp_ports_bound(ns: &str) -> Vec<u16> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ss", "-Hulnp"])
+        .output();
+    let Ok(out) = out else { return Vec::new() };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let local = line.split_whitespace().nth(3)?;
+            local.rsplit(':').next()?.parse().ok()
+        })
+        .collect()
+}
+
+fn dnsmasq_argv(lab: &Lab, host: &Host, root: &str, mode: Mode) -> Vec<String> {
+    let dir = lab.path().display().to_string();
+    let mut v: Vec<String> = vec![
+        "dnsmasq".into(),
+        "--no-daemon".into(),
+        "--conf-file=/dev/null".into(),
+        "--port=0".into(),
+        format!("--interface={HOST_IFACE}"),
+        "--bind-interfaces".into(),
+        format!("--pid-file={dir}/server.pid"),
+        format!("--dhcp-leasefile={dir}/server.leases"),
+        "--log-facility=-".into(),
+        "--log-dhcp".into(),
+        "--enable-tftp".into(),
+        format!("--tftp-root={root}"),
+        "--dhcp-userclass=set:ipxe,iPXE".into(),
+        "--dhcp-match=set:efi64,option:client-arch,7".into(),
+    ];
+    match mode {
+        Mode::Full { first, last } => {
+            v.push(format!("--dhcp-range={first},{last},255.255.255.0,1h"));
+            v.push("--dhcp-option=3".into());
+            v.push("--dhcp-boot=tag:ipxe,boot.ipxe".into());
+            v.push("--dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi".into());
+            v.push("--dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe".into());
+        }
+        Mode::Proxy => {
+            let addr = host.addr.expect("a proxy server needs a static address");
+            v.push(format!("--dhcp-range={addr},proxy"));
+            v.push("--pxe-service=tag:ipxe,x86PC,pxelab,boot.ipxe".into());
+            v.push("--pxe-service=tag:!ipxe,x86PC,pxelab,undionly.kpxe".into());
+            v.push("--pxe-service=tag:ipxe,X86-64_EFI,pxelab,boot.ipxe".into());
+            v.push("--pxe-service=tag:!ipxe,X86-64_EFI,pxelab,ipxe.efi".into());
+        }
+        Mode::TftpOnly => {}
+    }
+    v
+}
+
+/// Starts dnsmasq in `host`'s namespace as a plain DHCP server: addresses from
+/// `first..=last`, no router, no PXE options at all (the "production DHCP" of a
+/// ProxyDHCP setup). The process is named `dhcp`.
+pub fn start_plain_dhcp(lab: &mut Lab, host: &Host, first: Ipv4Addr, last: Ipv4Addr) {
+    let dir = lab.path().display().to_string();
+    let argv: Vec<String> = vec![
+        "dnsmasq".into(),
+        "--no-daemon".into(),
+        "--conf-file=/dev/null".into(),
+        "--port=0".into(),
+        format!("--interface={HOST_IFACE}"),
+        "--bind-interfaces".into(),
+        format!("--pid-file={dir}/dhcp.pid"),
+        format!("--dhcp-leasefile={dir}/dhcp.leases"),
+        "--log-facility=-".into(),
+        "--log-dhcp".into(),
+        format!("--dhcp-range={first},{last},255.255.255.0,1h"),
+        "--dhcp-option=3".into(),
+    ];
+    let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let ns = host.ns.clone();
+    lab.spawn("dhcp", &ns, &argv_ref, &[]);
+    let ok = poll(Duration::from_secs(20), || {
+        if lab.proc("dhcp").try_status().is_some() {
+            return Some(false);
+        }
+        udp_ports_bound(&ns).contains(&67).then_some(true)
+    });
+    assert_eq!(
+        ok,
+        Some(true),
+        "plain DHCP server (dnsmasq) did not start:\n{}",
+        lab.proc("dhcp").tail(40)
+    );
+}
+
+/// Stops the server under test with SIGTERM and asserts that it exits, successfully,
+/// within 10 s: `pxelab serve` under a service manager is stopped exactly this way.
+pub fn stop_cleanly(lab: &mut Lab) {
+    let status = lab.proc(SERVER).terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the server did not exit cleanly within 10 s of SIGTERM (status {status:?}):\n{}",
+        lab.proc(SERVER).tail(20)
+    );
+}
