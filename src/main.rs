@@ -26,13 +26,9 @@ enum Command {
     // Later: `run` (a scenario), `sweep` (many), `conform` (probe a vendor's server).
 }
 
-/// What `pxelab` with no arguments prints: what it is and how to start.
-const INTRO: &str = "\
-pxelab is a network-boot lab: a reference PXE stack (DHCP/ProxyDHCP, boot server on
-UDP 4011, TFTP) built as sans-IO state machines, run here on real sockets.
-The scenario simulator (`pxelab run`, `sweep`, `conform`) is not built yet.
-
-Serve PXE clients on an interface (as root, for ports 67/69):
+/// What follows the demo when `pxelab` runs with no arguments: how to go further.
+const NEXT_STEPS: &str = "\
+Serve real PXE clients on an interface (as root, for ports 67/69):
 
     pxelab serve --interface eth1 --tftp-root /srv/tftp --range 10.0.0.100-10.0.0.199
 
@@ -47,7 +43,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            print!("{INTRO}");
+            // The built-in demo: the reference machines booting three clients in
+            // virtual time, so a newcomer sees the stack work with nothing installed.
+            print!("{}", pxelab_simulator::demo::run());
+            println!();
+            print!("{NEXT_STEPS}");
             println!();
             let mut cmd = Cli::command();
             cmd.build();
