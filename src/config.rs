@@ -50,7 +50,8 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TftpSettings {
-    /// Largest block size granted (RFC 2348). Default 1468 (Ethernet MTU).
+    /// Largest block size granted (RFC 2348). Default: the interface MTU minus 32
+    /// (1468 on Ethernet), so that no block is fragmented.
     pub max_blksize: Option<u16>,
     /// Largest window granted (RFC 7440). Default 64.
     pub max_windowsize: Option<u16>,

@@ -54,7 +54,8 @@ pub struct ServeArgs {
     pub tftp_only: bool,
 
     /// Addresses to lease, inclusive, e.g. 10.0.0.100-10.0.0.199. Required in full
-    /// DHCP mode; must lie in the interface's subnet.
+    /// DHCP mode; must lie in the interface's subnet; ignored (with a warning) with
+    /// --proxy or --tftp-only.
     #[arg(long, value_name = "FIRST-LAST")]
     pub range: Option<AddrRange>,
 
@@ -138,12 +139,10 @@ impl ServeArgs {
                  lease (e.g. --range 10.0.0.100-10.0.0.199). Use --proxy instead when another \
                  DHCP server on the segment hands out addresses, or --tftp-only to serve files only."
             ),
-            (true, _, Some(_)) => {
-                bail!("--range has no meaning with --proxy: a ProxyDHCP server leases no addresses")
-            }
-            (_, true, Some(_)) => bail!("--range has no meaning with --tftp-only"),
-            (true, _, None) => Ok(Mode::Proxy),
-            (false, true, None) => Ok(Mode::TftpOnly),
+            // A range next to --proxy/--tftp-only is ignored (with a warning in
+            // `run`), not refused: scripts that always pass one keep working.
+            (true, _, _) => Ok(Mode::Proxy),
+            (false, true, _) => Ok(Mode::TftpOnly),
         }
     }
 }
@@ -151,6 +150,18 @@ impl ServeArgs {
 /// Checks the flags, reads the config file, and runs the server until a signal.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mode = args.mode()?;
+    if let (Some(r), Mode::Proxy | Mode::TftpOnly) = (args.range, mode) {
+        tracing::warn!(
+            "--range {}-{} ignored: {} leases no addresses",
+            r.first,
+            r.last,
+            if mode == Mode::Proxy {
+                "a ProxyDHCP server"
+            } else {
+                "--tftp-only"
+            }
+        );
+    }
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -204,8 +215,12 @@ fn start(args: ServeArgs, mode: Mode, file: FileConfig, iface: Interface) -> any
         boot.boot_ipxe = f;
     }
     let mut tftp = TftpServerConfig::default();
-    if let Some(b) = file.tftp.max_blksize {
-        tftp.max_blksize = b;
+    // Blocks larger than the link MTU allows would be fragmented, which many
+    // netboot ROMs cannot reassemble; the config file can still ask for more.
+    match (file.tftp.max_blksize, iface.max_tftp_blksize()) {
+        (Some(b), _) => tftp.max_blksize = b,
+        (None, Some(b)) => tftp.max_blksize = b,
+        (None, None) => {}
     }
     if let Some(w) = file.tftp.max_windowsize {
         tftp.max_windowsize = w;

@@ -1,5 +1,6 @@
-//! `pxelab` as users and outside tests call it. None of these needs root: they run
-//! on `lo` with an unprivileged TFTP port, or stop before binding anything.
+//! `pxelab` as users and outside tests call it. All but one need no root: they run
+//! on `lo` with an unprivileged TFTP port, or stop before binding anything. The
+//! exception, `restart`, needs ports 67/68 and skips with a notice without root.
 
 use std::net::UdpSocket;
 use std::path::Path;
@@ -291,4 +292,128 @@ fn tftp_only_on_loopback_serves_a_file_and_stops_on_sigterm() {
         "no transfer log line:\n{err}"
     );
     assert!(err.contains("SIGTERM"), "{err}");
+}
+
+mod restart {
+    //! Leases across a SIGTERM and a restart of the real binary. Needs root (ports 67
+    //! and 68 on `lo`): without it, it prints a notice and passes vacuously.
+
+    use super::*;
+    use pxelab_reference::wire::ParseMode;
+    use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType};
+    use std::net::Ipv4Addr;
+    use std::process::Child;
+
+    fn request(
+        sock: &UdpSocket,
+        mac: [u8; 6],
+        xid: u32,
+        ty: MessageType,
+        ask: Option<Ipv4Addr>,
+    ) -> DhcpMessage {
+        let mut m = DhcpMessage {
+            xid,
+            ..Default::default()
+        };
+        m.chaddr[..6].copy_from_slice(&mac);
+        m.set_message_type(ty);
+        if let Some(ip) = ask {
+            m.push_option(50, ip.octets());
+            m.push_option(54, Ipv4Addr::LOCALHOST.octets());
+        }
+        let mut buf = [0u8; 1500];
+        // Retries also cover the server still starting.
+        for _ in 0..50 {
+            sock.send_to(&m.emit(), (Ipv4Addr::LOCALHOST, 67)).unwrap();
+            while let Ok(n) = sock.recv(&mut buf) {
+                let reply = DhcpMessage::parse(&buf[..n], ParseMode::Lax).expect("reply parses");
+                if reply.xid == xid {
+                    return reply;
+                }
+            }
+        }
+        panic!("no reply to {ty:?} xid {xid:#x}");
+    }
+
+    fn lease(sock: &UdpSocket, mac: [u8; 6], xid: u32) -> Ipv4Addr {
+        let offer = request(sock, mac, xid, MessageType::Discover, None);
+        assert_eq!(offer.message_type(), Some(MessageType::Offer));
+        let ack = request(sock, mac, xid + 1, MessageType::Request, Some(offer.yiaddr));
+        assert_eq!(ack.message_type(), Some(MessageType::Ack), "{ack:?}");
+        ack.yiaddr
+    }
+
+    fn start(dir: &Path, tftp_port: u16) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args(["serve", "--interface", "lo", "--tftp-root", "."])
+            .args(["--range", "127.0.0.100-127.0.0.110"])
+            .args(["--tftp-port", &tftp_port.to_string()])
+            .current_dir(dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn stop(child: Child) -> String {
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "exit {:?} after SIGTERM:\n{err}",
+            out.status
+        );
+        err
+    }
+
+    #[test]
+    fn leases_survive_sigterm_and_restart() {
+        let sock = match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 68)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "SKIP leases_survive_sigterm_and_restart: cannot bind UDP 68 ({e}); needs root"
+                );
+                return;
+            }
+        };
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tftp_port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (a, b) = ([0x52, 0x54, 0, 0, 1, 0xa], [0x52, 0x54, 0, 0, 1, 0xb]);
+
+        let server = start(dir.path(), tftp_port);
+        let first = lease(&sock, a, 0x100);
+        let log = stop(server);
+        assert!(
+            log.contains("ACK") && log.contains("52:54:00:00:01:0a"),
+            "{log}"
+        );
+        assert!(
+            dir.path().join("pxelab-leases.redb").exists(),
+            "default lease store is pxelab-leases.redb in the current directory"
+        );
+
+        let server = start(dir.path(), tftp_port);
+        let for_b = lease(&sock, b, 0x200);
+        let again_a = lease(&sock, a, 0x300);
+        stop(server);
+        assert_ne!(
+            for_b, first,
+            "an acknowledged lease went to another client after restart"
+        );
+        assert_eq!(
+            again_a, first,
+            "the client's lease was forgotten across SIGTERM and restart"
+        );
+    }
 }

@@ -90,11 +90,24 @@ async fn files_arrive_byte_for_byte_in_lockstep_windowed_and_after_a_tsize_probe
     for mut opts in cases {
         // The client dallies two retransmission timeouts after its last ACK
         // (RFC 1350 §6); keep that short on loopback.
-        opts.retransmit = std::time::Duration::from_millis(300);
+        // The probe case keeps the default 1 s: its second RRQ must be served at
+        // once, not after a retransmission (the driver replays an RRQ that raced
+        // the aborted session), which `retransmits == 0` below checks.
+        if !opts.probe_then_abort {
+            opts.retransmit = std::time::Duration::from_millis(300);
+        }
         let (event, data) = fetch(addr, "ipxe.efi", opts.clone()).await;
         match event {
-            ClientEvent::Completed { bytes, .. } => {
-                assert_eq!(bytes, body.len() as u64, "{opts:?}")
+            ClientEvent::Completed {
+                bytes, retransmits, ..
+            } => {
+                assert_eq!(bytes, body.len() as u64, "{opts:?}");
+                if opts.probe_then_abort {
+                    assert_eq!(
+                        retransmits, 0,
+                        "the request after the probe was not answered at once"
+                    );
+                }
             }
             other => panic!("{opts:?}: {other:?}"),
         }

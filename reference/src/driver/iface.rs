@@ -24,6 +24,9 @@ pub struct Interface {
     pub prefix: u8,
     /// Hardware address (all zeroes on loopback).
     pub mac: Mac,
+    /// Link MTU, when the kernel reports it: the largest TFTP block that needs no
+    /// IP fragmentation is this minus 32 (RFC 2348 §1; fragments break many ROMs).
+    pub mtu: Option<u32>,
 }
 
 /// Why an interface cannot be served on.
@@ -92,12 +95,16 @@ impl Interface {
             None => nix::net::if_::if_nametoindex(name)
                 .map_err(|_| InterfaceError::Missing(name.to_string()))?,
         };
+        let mtu = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         Ok(Interface {
             name: name.to_string(),
             index,
             addr,
             prefix,
             mac,
+            mtu,
         })
     }
 
@@ -114,6 +121,14 @@ impl Interface {
     /// The subnet's directed broadcast address.
     pub fn broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) | !u32::from(self.netmask()))
+    }
+
+    /// The largest TFTP block size that fits one unfragmented IPv4 datagram on this
+    /// link: MTU minus 20 (IPv4) minus 8 (UDP) minus 4 (TFTP DATA header), within
+    /// RFC 2348's 8..=65464.
+    pub fn max_tftp_blksize(&self) -> Option<u16> {
+        self.mtu
+            .map(|m| m.saturating_sub(32).clamp(8, 65464) as u16)
     }
 
     /// Whether `ip` lies in the interface's subnet.
@@ -141,6 +156,7 @@ mod tests {
         assert_eq!(lo.addr, Ipv4Addr::LOCALHOST);
         assert_eq!(lo.prefix, 8);
         assert!(lo.index > 0);
+        assert!(lo.mtu.is_some_and(|m| m >= 1500), "{:?}", lo.mtu);
         assert!(lo.contains(Ipv4Addr::new(127, 9, 9, 9)));
         assert!(!lo.contains(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(lo.broadcast(), Ipv4Addr::new(127, 255, 255, 255));

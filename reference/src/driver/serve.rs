@@ -8,6 +8,7 @@
 //! before anything runs, so a port in use or an unwritable lease file is reported
 //! at start, not at the first client.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -28,8 +29,8 @@ use crate::dhcp::{
 use crate::net::{Datagram, Mac, Transmit};
 use crate::pxe::{BootServer, BootServerConfig};
 use crate::tftp::{
-    Accept, ClientEvent, TftpClient, TftpEvent, TftpServer, TftpServerConfig, TftpSession,
-    TransferSummary,
+    Accept, ClientEvent, TftpClient, TftpEvent, TftpOutcome, TftpServer, TftpServerConfig,
+    TftpSession, TransferSummary,
 };
 use crate::time::Instant;
 use crate::wire::tftp::TftpPacket;
@@ -253,7 +254,20 @@ fn bind_hint(e: &io::Error, port: u16) -> &'static str {
     }
 }
 
+/// Requests held back because their client still had a live session: at most
+/// this many clients at once.
+const MAX_DEFERRED: usize = 256;
+
 /// Accepts TFTP requests on the listener and runs each transfer on a fresh port.
+///
+/// One race needs the driver's help. EDK2's tsize probe (Q10) sends ERROR 8 to
+/// the session's port and at once a new RRQ to port 69 from the same client port.
+/// The two sockets are served by different tasks, so the RRQ can reach
+/// [`TftpServer::accept`] while the aborted session still holds its slot, and is
+/// ignored as a retransmission; the client would then wait a whole retransmission
+/// timeout. So an ignored RRQ is kept (one per client), and replayed when that
+/// client's session ends because the client ended it. A session that ends any
+/// other way drops the kept request: it really was a retransmission.
 async fn run_tftp(
     mut server: TftpServer,
     listener: Endpoint,
@@ -264,39 +278,57 @@ async fn run_tftp(
 ) {
     let mut buf = vec![0u8; 65_507];
     let mut sessions = JoinSet::new();
+    let mut deferred: HashMap<SocketAddrV4, (SocketAddrV4, Vec<u8>)> = HashMap::new();
     loop {
-        tokio::select! {
+        let (src, dst, payload) = tokio::select! {
             _ = shutdown.wait() => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            got = listener.recv(&mut buf) => {
-                let got = match got {
-                    Ok(g) => g,
+            Some(ended) = sessions.join_next(), if !sessions.is_empty() => {
+                let Ok((client, by_client)) = ended else { continue };
+                match deferred.remove(&client) {
+                    Some((dst, payload)) if by_client => (client, dst, payload),
+                    _ => continue,
+                }
+            }
+            got = listener.recv(&mut buf) => match got {
+                Ok(got) => (got.src, got.dst, buf[..got.len].to_vec()),
+                Err(e) => {
+                    tracing::error!(error = %e, "TFTP socket failed; TFTP stopped");
+                    break;
+                }
+            },
+        };
+        let dgram = Datagram {
+            src,
+            dst,
+            src_mac: Mac::ZERO,
+            payload: &payload,
+        };
+        // The transfer answers from the address the request reached (a client
+        // that broadcast the RRQ gets the interface's own).
+        let local = match *dst.ip() {
+            ip if ip.is_broadcast() || ip.is_unspecified() || ip == iface.broadcast() => iface.addr,
+            ip => ip,
+        };
+        match server.accept(clock.now(), dgram, root.as_ref()) {
+            Accept::Session(session) => {
+                deferred.remove(&src);
+                match Endpoint::bind(&iface, SocketAddrV4::new(local, 0), Delivery::Plain) {
+                    Ok(ep) => {
+                        sessions.spawn(run_session(session, ep, clock, shutdown.clone()));
+                    }
                     Err(e) => {
-                        tracing::error!(error = %e, "TFTP socket failed; TFTP stopped");
-                        break;
+                        tracing::warn!(client = %src, error = %e, "cannot bind a TFTP transfer port")
                     }
-                };
-                let dgram = Datagram { src: got.src, dst: got.dst, src_mac: Mac::ZERO, payload: &buf[..got.len] };
-                // The transfer answers from the address the request reached (a
-                // client that broadcast the RRQ gets the interface's own).
-                let local = match *got.dst.ip() {
-                    ip if ip.is_broadcast() || ip.is_unspecified() || ip == iface.broadcast() => iface.addr,
-                    ip => ip,
-                };
-                match server.accept(clock.now(), dgram, root.as_ref()) {
-                    Accept::Session(session) => {
-                        match Endpoint::bind(&iface, SocketAddrV4::new(local, 0), Delivery::Plain) {
-                            Ok(ep) => {
-                                sessions.spawn(run_session(session, ep, clock, shutdown.clone()));
-                            }
-                            Err(e) => tracing::warn!(client = %got.src, error = %e, "cannot bind a TFTP transfer port"),
-                        }
-                    }
-                    Accept::Reply(t) => {
-                        log_tftp_refusal(&t);
-                        reply_once(&iface, local, &t).await
-                    }
-                    Accept::Ignore => {}
+                }
+            }
+            Accept::Reply(t) => {
+                log_tftp_refusal(&t);
+                reply_once(&iface, local, &t).await
+            }
+            Accept::Ignore => {
+                let is_rrq = payload.starts_with(&[0, 1]);
+                if is_rrq && (deferred.len() < MAX_DEFERRED || deferred.contains_key(&src)) {
+                    deferred.insert(src, (dst, payload));
                 }
             }
         }
@@ -305,19 +337,29 @@ async fn run_tftp(
     while sessions.join_next().await.is_some() {}
 }
 
-/// Runs one transfer to its end, then drops its socket.
-async fn run_session(mut session: Box<TftpSession>, ep: Endpoint, clock: Clock, shutdown: Shutdown) {
-    if let Err(e) = drive(
-        &mut *session,
-        &ep,
-        clock,
-        shutdown,
-        |TftpEvent::Finished(s)| log_tftp(&s),
-    )
-    .await
-    {
+/// Runs one transfer to its end, then drops its socket (releasing its slot).
+/// Returns the client and whether the client ended the transfer (aborted after
+/// the OACK, as a tsize probe does, or sent an ERROR).
+async fn run_session(
+    mut session: Box<TftpSession>,
+    ep: Endpoint,
+    clock: Clock,
+    shutdown: Shutdown,
+) -> (SocketAddrV4, bool) {
+    let client = session.client();
+    let mut by_client = false;
+    let on_event = |TftpEvent::Finished(s): TftpEvent| {
+        by_client = matches!(
+            s.outcome,
+            TftpOutcome::Probed | TftpOutcome::ClientError { .. }
+        );
+        log_tftp(&s);
+    };
+    if let Err(e) = drive(&mut *session, &ep, clock, shutdown, on_event).await {
         tracing::warn!(error = %e, "TFTP transfer socket failed");
     }
+    drop(session);
+    (client, by_client)
 }
 
 /// Sends a stateless ERROR from a fresh port, as a session would (RFC 1350 §4).

@@ -176,7 +176,7 @@ impl Endpoint {
         }
         match t.l2 {
             L2Dest::Broadcast => broadcast,
-            L2Dest::Unicast(mac) if self.needs_injection(t, mac) => {
+            L2Dest::Unicast(mac) if needs_injection(&self.iface, self.delivery, t, mac) => {
                 match arp::inject(&self.sock, &self.iface.name, ip, mac) {
                     Ok(()) => t.dst,
                     Err(e) => {
@@ -195,23 +195,94 @@ impl Endpoint {
             L2Dest::Unicast(_) => t.dst,
         }
     }
+}
 
-    fn needs_injection(&self, t: &Transmit, mac: Mac) -> bool {
-        let ip = *t.dst.ip();
-        self.delivery == Delivery::InjectArp
-            && t.dst.port() == DHCP_CLIENT_PORT
-            && mac != Mac::ZERO
-            && mac != Mac::BROADCAST
-            && self.iface.mac != Mac::ZERO
-            && ip != self.iface.addr
-            && self.iface.contains(ip)
-            && ip != self.iface.broadcast()
-    }
+/// Whether a unicast to `mac` may be to a client that owns no address yet, so the
+/// kernel must be told the MAC: DHCP replies to port 68 of an address on our
+/// subnet. Relay replies (to a `giaddr`, port 67) and anything the kernel can
+/// resolve itself are left alone, and so are links without ARP (loopback).
+fn needs_injection(iface: &Interface, delivery: Delivery, t: &Transmit, mac: Mac) -> bool {
+    let ip = *t.dst.ip();
+    delivery == Delivery::InjectArp
+        && t.dst.port() == DHCP_CLIENT_PORT
+        && mac != Mac::ZERO
+        && mac != Mac::BROADCAST
+        && iface.mac != Mac::ZERO
+        && ip != iface.addr
+        && iface.contains(ip)
+        && ip != iface.broadcast()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dhcp_replies_to_unconfigured_clients_on_our_subnet_get_an_arp_entry() {
+        let eth = Interface {
+            name: "eth9".into(),
+            index: 9,
+            addr: Ipv4Addr::new(10, 0, 0, 1),
+            prefix: 24,
+            mac: Mac([2, 0, 0, 0, 0, 1]),
+            mtu: Some(1500),
+        };
+        let client = Mac([0x52, 0x54, 0, 0, 0, 7]);
+        let to = |a: [u8; 4], port| Transmit {
+            src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67),
+            dst: SocketAddrV4::new(Ipv4Addr::from(a), port),
+            l2: L2Dest::Unicast(client),
+            payload: vec![],
+        };
+        let inject = Delivery::InjectArp;
+        assert!(needs_injection(
+            &eth,
+            inject,
+            &to([10, 0, 0, 50], 68),
+            client
+        ));
+        // Relay agent (giaddr, port 67): the kernel resolves the relay itself.
+        assert!(!needs_injection(
+            &eth,
+            inject,
+            &to([10, 0, 0, 254], 67),
+            client
+        ));
+        assert!(!needs_injection(
+            &eth,
+            inject,
+            &to([192, 168, 1, 50], 68),
+            client
+        ));
+        assert!(!needs_injection(
+            &eth,
+            inject,
+            &to([10, 0, 0, 255], 68),
+            client
+        ));
+        assert!(!needs_injection(
+            &eth,
+            inject,
+            &to([10, 0, 0, 50], 68),
+            Mac::ZERO
+        ));
+        assert!(!needs_injection(
+            &eth,
+            Delivery::Plain,
+            &to([10, 0, 0, 50], 68),
+            client
+        ));
+        let lo = Interface {
+            mac: Mac::ZERO,
+            ..eth
+        };
+        assert!(!needs_injection(
+            &lo,
+            inject,
+            &to([10, 0, 0, 50], 68),
+            client
+        ));
+    }
 
     fn lo() -> Interface {
         Interface::lookup("lo").unwrap()
