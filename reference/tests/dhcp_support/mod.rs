@@ -5,7 +5,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use pxelab_reference::dhcp::{
-    DhcpConfig, DhcpEvent, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig,
+    DhcpConfig, DhcpEvent, DhcpEventKind, DhcpMode, DhcpServer, DhcpSettings, IgnoreReason,
+    MemoryStore, PoolConfig,
 };
 use pxelab_reference::pxe::{BootPolicy, BootServer};
 use pxelab_reference::wire::ParseMode;
@@ -174,6 +175,20 @@ pub fn one_reply(m: &mut impl Machine) -> (Transmit, DhcpMessage) {
 
 pub fn events(m: &mut impl Machine) -> Vec<DhcpEvent> {
     std::iter::from_fn(|| m.event()).collect()
+}
+
+/// Why the machine stayed silent: asserts it queued no reply, and returns the
+/// reason of every event, in order (an event that is not `Ignored` fails the test).
+pub fn ignore_reasons(m: &mut impl Machine) -> Vec<IgnoreReason> {
+    let sent = replies(m);
+    assert!(sent.is_empty(), "expected no reply, got {sent:?}");
+    events(m)
+        .into_iter()
+        .map(|e| match e.kind {
+            DhcpEventKind::Ignored(r) => r,
+            other => panic!("expected an ignored request, got {other:?}"),
+        })
+        .collect()
 }
 
 /// Sends a broadcast message and returns the single reply.
