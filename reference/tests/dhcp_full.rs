@@ -439,15 +439,7 @@ fn pxe_clients_get_boot_information_by_architecture() {
     assert_eq!(offer.siaddr, SERVER);
     assert_eq!(offer.file, b"undionly.kpxe");
     assert_eq!(offer.boot_file().as_deref(), Some(&b"undionly.kpxe"[..]));
-    assert_eq!(
-        offer.option(code::VENDOR_CLASS).as_deref(),
-        Some(&b"PXEClient"[..])
-    );
-    assert_eq!(offer.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
-    assert_eq!(
-        offer.option(code::VENDOR_SPECIFIC).as_deref(),
-        Some(&[6, 1, 8, 255][..])
-    );
+    assert_pxe10_bios_offer(&offer);
     assert_eq!(events(&mut s).len(), 0, "exchange drained the event");
     // UEFI x64: ipxe.efi, no option 43 (BINL: it may ask on 4011).
     let (_, offer) = exchange(&mut s, t0(), &pxe_discover(mac(2), 2, 7));

@@ -38,15 +38,7 @@ fn bios_gets_the_pxe10_dialect_broadcast_with_yiaddr_zero() {
     assert_eq!(offer.xid, 0x1234);
     assert_eq!(offer.yiaddr, Ipv4Addr::UNSPECIFIED);
     assert_eq!(offer.server_id(), Some(SERVER));
-    assert_eq!(
-        offer.option(code::VENDOR_CLASS).as_deref(),
-        Some(&b"PXEClient"[..])
-    );
-    assert_eq!(offer.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
-    assert_eq!(
-        offer.option(code::VENDOR_SPECIFIC).as_deref(),
-        Some(&[6, 1, 8, 255][..])
-    );
+    assert_pxe10_bios_offer(&offer);
     assert_eq!(offer.siaddr, SERVER);
     assert_eq!(offer.boot_file().as_deref(), Some(&b"undionly.kpxe"[..]));
     assert!(

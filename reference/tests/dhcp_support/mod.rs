@@ -177,6 +177,22 @@ pub fn events(m: &mut impl Machine) -> Vec<DhcpEvent> {
     std::iter::from_fn(|| m.event()).collect()
 }
 
+/// The PXE fields of an offer to a BIOS client in the PXE 1.0 dialect: option 60
+/// "PXEClient", the client's UUID (97) echoed, and option 43 holding only
+/// discovery control 8 (bit 3: boot the file named in this offer, no menu and no
+/// boot-server discovery).
+pub fn assert_pxe10_bios_offer(offer: &DhcpMessage) {
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
+    assert_eq!(offer.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
+    assert_eq!(
+        offer.option(code::VENDOR_SPECIFIC).as_deref(),
+        Some(&[6, 1, 8, 255][..])
+    );
+}
+
 /// Why the machine stayed silent: asserts it queued no reply, and returns the
 /// reason of every event, in order (an event that is not `Ignored` fails the test).
 pub fn ignore_reasons(m: &mut impl Machine) -> Vec<IgnoreReason> {
