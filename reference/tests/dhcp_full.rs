@@ -230,10 +230,7 @@ fn relayed_discover_is_answered_to_the_relay_from_its_subnet_pool() {
     d.hops = 1;
     let bytes = d.emit();
     let relay = SocketAddrV4::new(Ipv4Addr::new(10, 20, 0, 1), 67);
-    s.handle_datagram(
-        t0(),
-        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
-    );
+    s.handle_datagram(t0(), to_server(&bytes, relay, mac(99)));
     let (t, offer) = one_reply(&mut s);
     assert_eq!(t.dst, relay);
     assert_eq!(t.l2, L2Dest::Unicast(mac(99)), "to the relay's MAC");
@@ -252,10 +249,7 @@ fn relayed_discover_is_answered_to_the_relay_from_its_subnet_pool() {
     // A relay on a subnet no pool serves gets nothing.
     d.giaddr = Ipv4Addr::new(10, 99, 0, 1);
     let bytes = d.emit();
-    s.handle_datagram(
-        t0(),
-        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
-    );
+    s.handle_datagram(t0(), to_server(&bytes, relay, mac(99)));
     assert_eq!(ignore_reasons(&mut s), [IgnoreReason::NoPool]);
 }
 
@@ -267,15 +261,7 @@ fn release_frees_the_address_and_the_client_gets_it_again() {
     rel.ciaddr = ip;
     rel.push_option(code::SERVER_ID, SERVER.octets());
     let bytes = rel.emit();
-    s.handle_datagram(
-        t0(),
-        unicast(
-            &bytes,
-            SocketAddrV4::new(ip, 68),
-            SocketAddrV4::new(SERVER, 67),
-            mac(1),
-        ),
-    );
+    s.handle_datagram(t0(), to_server(&bytes, SocketAddrV4::new(ip, 68), mac(1)));
     assert!(replies(&mut s).is_empty(), "RELEASE has no reply");
     let ev = events(&mut s);
     assert_eq!(
@@ -321,12 +307,7 @@ fn inform_gets_configuration_without_an_address() {
     let bytes = inf.emit();
     s.handle_datagram(
         t0(),
-        unicast(
-            &bytes,
-            SocketAddrV4::new(client, 68),
-            SocketAddrV4::new(SERVER, 67),
-            mac(1),
-        ),
+        to_server(&bytes, SocketAddrV4::new(client, 68), mac(1)),
     );
     let (t, ack) = one_reply(&mut s);
     assert_eq!(ack.message_type(), Some(MessageType::Ack));
@@ -391,15 +372,7 @@ fn init_reboot_and_renewal() {
     let mut r = client_msg(MessageType::Request, mac(1), 4);
     r.ciaddr = ip;
     let bytes = r.emit();
-    s.handle_datagram(
-        later,
-        unicast(
-            &bytes,
-            SocketAddrV4::new(ip, 68),
-            SocketAddrV4::new(SERVER, 67),
-            mac(1),
-        ),
-    );
+    s.handle_datagram(later, to_server(&bytes, SocketAddrV4::new(ip, 68), mac(1)));
     let (t, ack) = one_reply(&mut s);
     assert_eq!(
         (ack.message_type(), ack.yiaddr, ack.ciaddr),
@@ -554,10 +527,7 @@ fn a_nak_through_a_relay_goes_to_the_relay_with_the_broadcast_bit() {
     r.push_option(code::REQUESTED_IP, [10, 1, 1, 1]);
     let bytes = r.emit();
     let relay = SocketAddrV4::new(r.giaddr, 67);
-    s.handle_datagram(
-        t0(),
-        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
-    );
+    s.handle_datagram(t0(), to_server(&bytes, relay, mac(99)));
     let (t, nak) = one_reply(&mut s);
     assert_eq!(nak.message_type(), Some(MessageType::Nak));
     assert_eq!(t.dst, relay);

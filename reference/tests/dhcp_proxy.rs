@@ -215,10 +215,7 @@ fn relayed_proxy_offers_go_to_the_relay_with_the_broadcast_bit() {
     d.giaddr = Ipv4Addr::new(10, 20, 0, 1);
     let bytes = d.emit();
     let relay = SocketAddrV4::new(d.giaddr, 67);
-    s.handle_datagram(
-        t0(),
-        unicast(&bytes, relay, SocketAddrV4::new(SERVER, 67), mac(99)),
-    );
+    s.handle_datagram(t0(), to_server(&bytes, relay, mac(99)));
     let (t, offer) = one_reply(&mut s);
     assert_eq!(t.dst, relay);
     assert!(offer.broadcast_flag(), "yiaddr 0: the relay must broadcast");

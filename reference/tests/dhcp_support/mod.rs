@@ -131,6 +131,12 @@ pub fn unicast(payload: &[u8], src: SocketAddrV4, dst: SocketAddrV4, from: Mac) 
     }
 }
 
+/// A unicast datagram from `src` to the server's port 67 (a client with an
+/// address, or a relay agent).
+pub fn to_server(payload: &[u8], src: SocketAddrV4, from: Mac) -> Datagram<'_> {
+    unicast(payload, src, SocketAddrV4::new(SERVER, 67), from)
+}
+
 /// The machines' common polling surface.
 pub trait Machine {
     fn transmit(&mut self) -> Option<Transmit>;
