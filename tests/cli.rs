@@ -291,4 +291,43 @@ mod restart {
             "the client's lease was forgotten across SIGTERM and restart"
         );
     }
+
+    /// `kill -9` gives the server no chance to flush anything: only what was durable
+    /// before each ACK left survives. Every acknowledged, unexpired address must stay
+    /// with its client after the restart.
+    #[test]
+    fn acknowledged_leases_survive_kill_9() {
+        let Some(client) = LoopbackClient::bind_or_skip("acknowledged_leases_survive_kill_9")
+        else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let tftp_port = free_udp_port();
+        let macs: Vec<[u8; 6]> = (0..10).map(|i| [0x52, 0x54, 0, 0, 9, i]).collect();
+
+        let mut server = start(dir.path(), tftp_port);
+        let acked: Vec<_> = (0..5u8)
+            .map(|i| client.lease(macs[usize::from(i)], 0x900 + u32::from(i)))
+            .collect();
+        server.kill().unwrap(); // SIGKILL, right after the last ACK
+        server.wait().unwrap();
+
+        let server = start(dir.path(), tftp_port);
+        let others: Vec<_> = (5..10u8)
+            .map(|i| client.lease(macs[usize::from(i)], 0xa00 + u32::from(i)))
+            .collect();
+        let again = client.lease(macs[0], 0xb00);
+        stop(server);
+        for addr in &others {
+            assert!(
+                !acked.contains(addr),
+                "{addr} was acknowledged before kill -9 and handed to another client after \
+                 restart (before: {acked:?}, after: {others:?})"
+            );
+        }
+        assert_eq!(
+            again, acked[0],
+            "the first client's lease was lost by kill -9"
+        );
+    }
 }
