@@ -26,7 +26,13 @@ pub enum DhcpServerError {
     Config(#[from] ConfigError),
     /// The lease store could not be read.
     #[error("cannot load leases: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for DhcpServerError {
+    fn from(e: StoreError) -> Self {
+        DhcpServerError::Store(e)
+    }
 }
 
 /// The sans-IO DHCP server for datagrams to UDP 67, in full or proxy mode.

@@ -26,13 +26,21 @@ pub struct Lease {
 }
 
 /// A lease store failure.
+///
+/// Like every error in this crate, the message carries its cause and is not also
+/// chained as a `source`, so a report that prints the chain says each thing once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The redb database failed (disk full, I/O error, file locked by another
-    /// server, ...).
+    /// The redb database failed (disk full, I/O error, ...).
     #[error("lease database: {0}")]
-    Database(#[from] redb::Error),
+    Database(redb::Error),
+    /// Another process holds the file: two servers must not share leases.
+    #[error(
+        "the lease file is open in another process (another pxelab serving from the same \
+         directory? give each server its own `lease_store` in --config)"
+    )]
+    InUse,
     /// A stored record has the wrong size: the file was written by something else.
     #[error("lease database record for {addr} is {len} bytes, expected {LEASE_RECORD_LEN}")]
     CorruptRecord {
@@ -44,6 +52,15 @@ pub enum StoreError {
     /// Any other backend failure (custom stores, tests).
     #[error("lease store: {0}")]
     Other(String),
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::DatabaseAlreadyOpen => StoreError::InUse,
+            e => StoreError::Database(e),
+        }
+    }
 }
 
 /// Durable lease storage. `commit` must not return before the lease survives a
@@ -192,5 +209,16 @@ mod tests {
         }
         let s = RedbStore::open(&path).unwrap();
         assert_eq!(s.load().unwrap(), vec![lease]);
+    }
+
+    #[test]
+    fn a_file_held_by_another_server_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases.redb");
+        let _first = RedbStore::open(&path).unwrap();
+        let e = RedbStore::open(&path).unwrap_err();
+        assert!(matches!(e, StoreError::InUse), "{e:?}");
+        assert!(e.to_string().contains("lease_store"), "{e}");
+        assert!(std::error::Error::source(&e).is_none(), "the cause is in the message once");
     }
 }

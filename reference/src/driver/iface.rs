@@ -46,7 +46,7 @@ pub enum InterfaceError {
     NoIpv4(String),
     /// The interface list could not be read.
     #[error("cannot list network interfaces: {0}")]
-    List(#[source] nix::Error),
+    List(nix::Error),
 }
 
 impl Interface {

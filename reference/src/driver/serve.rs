@@ -73,7 +73,7 @@ pub struct DhcpSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// A socket could not be bound.
-    #[error("cannot bind UDP {addr} ({what}) on {iface}: {source}{hint}")]
+    #[error("cannot bind UDP {addr} ({what}) on {iface}: {error}{hint}")]
     Bind {
         /// What the socket is for.
         what: &'static str,
@@ -84,30 +84,27 @@ pub enum ServeError {
         /// What to do about it.
         hint: &'static str,
         /// The OS error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The TFTP root cannot be served.
-    #[error("TFTP root {path}: {source}")]
+    #[error("TFTP root {path}: {error}")]
     TftpRoot {
         /// The directory.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The lease store cannot be opened.
-    #[error("lease store {path}: {source}")]
+    #[error("lease store {path}: {error}")]
     LeaseStore {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        #[source]
-        source: StoreError,
+        error: StoreError,
     },
     /// The runtime for DHCP and the boot server could not be built.
     #[error("cannot start the DHCP runtime: {0}")]
-    Runtime(#[source] io::Error),
+    Runtime(io::Error),
     /// The DHCP configuration is unusable.
     #[error(transparent)]
     Dhcp(#[from] DhcpServerError),
@@ -141,19 +138,19 @@ impl Server {
             dhcp,
         } = spec;
         let clock = Clock::start();
-        let root = DirRoot::new(&tftp_root).map_err(|source| ServeError::TftpRoot {
+        let root = DirRoot::new(&tftp_root).map_err(|error| ServeError::TftpRoot {
             path: tftp_root,
-            source,
+            error,
         })?;
         let any = Ipv4Addr::UNSPECIFIED;
         let bind = |what, port, delivery| {
             let addr = SocketAddrV4::new(any, port);
-            Endpoint::bind(&iface, addr, delivery).map_err(|source| ServeError::Bind {
+            Endpoint::bind(&iface, addr, delivery).map_err(|error| ServeError::Bind {
                 what,
                 addr,
                 iface: iface.name.clone(),
-                hint: bind_hint(&source, port),
-                source,
+                hint: bind_hint(&error, port),
+                error,
             })
         };
         let (control, dhcp, boot) = match dhcp {
@@ -171,7 +168,7 @@ impl Server {
                 let store: Box<dyn LeaseStore> = match lease_store {
                     Some(path) => Box::new(
                         RedbStore::open(&path)
-                            .map_err(|source| ServeError::LeaseStore { path, source })?,
+                            .map_err(|error| ServeError::LeaseStore { path, error })?,
                     ),
                     None => Box::new(MemoryStore::new()),
                 };

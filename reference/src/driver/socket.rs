@@ -39,6 +39,20 @@ pub enum Delivery {
     InjectArp,
 }
 
+/// Whether another socket already holds `addr` on `iface` (or on every
+/// interface): a probe bound without SO_REUSEADDR then fails with "in use".
+fn port_taken(iface: &Interface, addr: SocketAddrV4) -> bool {
+    let Ok(probe) = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)) else {
+        return false;
+    };
+    // Without the privilege to bind to the device, the probe checks every interface.
+    let _ = probe.bind_device(Some(iface.name.as_bytes()));
+    matches!(
+        probe.bind(&std::net::SocketAddr::V4(addr).into()),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse
+    )
+}
+
 /// A datagram as received: who sent it and to which address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
@@ -67,7 +81,18 @@ impl Endpoint {
     ///
     /// Must be called inside a tokio runtime.
     pub fn bind(iface: &Interface, addr: SocketAddrV4, delivery: Delivery) -> io::Result<Endpoint> {
+        if addr.port() != 0 && port_taken(iface, addr) {
+            tracing::warn!(
+                port = addr.port(),
+                interface = %iface.name,
+                "another socket already listens on this port here (another DHCP/TFTP \
+                 server, or a second pxelab?): broadcasts reach both, unicasts only one"
+            );
+        }
         let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        // SO_REUSEADDR lets pxelab serve one interface while another DHCP server
+        // (dnsmasq, say) holds the same port on others; `port_taken` warns when
+        // the port is shared on this one.
         sock.set_reuse_address(true)?;
         sock.set_broadcast(true)?;
         if let Err(e) = sock.bind_device(Some(iface.name.as_bytes())) {

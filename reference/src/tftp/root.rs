@@ -41,7 +41,13 @@ pub enum OpenError {
     AccessViolation(String),
     /// Any other I/O failure (ERROR 0 with the text).
     #[error("cannot open: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> Self {
+        OpenError::Io(e)
+    }
 }
 
 impl OpenError {
