@@ -36,7 +36,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     /// Where leases are kept (a redb file). Default `pxelab-leases.redb` in the
-    /// current directory. Same as `[dhcp] lease_store`; this one wins.
+    /// current directory.
     pub lease_store: Option<PathBuf>,
     /// DHCP behaviour.
     pub dhcp: DhcpSettings,

@@ -228,10 +228,9 @@ fn start(args: ServeArgs, mode: Mode, file: FileConfig, iface: Interface) -> any
     if let Some(n) = file.tftp.max_sessions {
         tftp.max_sessions = n;
     }
-    let mut settings = file.dhcp;
+    let settings = file.dhcp;
     let lease_store = file
         .lease_store
-        .or_else(|| settings.lease_store.take())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LEASE_STORE));
     let dhcp_mode = match mode {
         Mode::TftpOnly => None,

@@ -12,7 +12,6 @@ fn settings_deserialise_with_defaults() {
         lease_time_secs = 600
         respond_delay_ms = 250
         deny = ["52:54:00:00:00:02"]
-        lease_store = "/var/lib/pxelab/leases.redb"
         [[reservations]]
         mac = "52:54:00:00:00:01"
         ip = "192.168.50.10"

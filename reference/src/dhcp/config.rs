@@ -3,7 +3,6 @@
 //! unknown fields are errors so a typo never silently changes behaviour.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -77,9 +76,6 @@ pub struct DhcpSettings {
     pub reservations: Vec<Reservation>,
     /// Extra pools, typically for relayed subnets (`[[dhcp.pools]]`).
     pub pools: Vec<PoolConfig>,
-    /// Where leases are kept (a redb file). Unset: in memory only, so a restart
-    /// forgets them.
-    pub lease_store: Option<PathBuf>,
 }
 
 impl Default for DhcpSettings {
@@ -94,7 +90,6 @@ impl Default for DhcpSettings {
             deny: Vec::new(),
             reservations: Vec::new(),
             pools: Vec::new(),
-            lease_store: None,
         }
     }
 }

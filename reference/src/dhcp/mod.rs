@@ -9,7 +9,8 @@
 //! The user-facing configuration is [`DhcpSettings`] and
 //! [`crate::pxe::BootPolicy`], meant for the `[dhcp]` and `[boot]` tables of
 //! `pxelab serve --config FILE` (unknown fields are errors; every field has a
-//! default):
+//! default). Where leases are kept is the driver's business (the top-level
+//! `lease_store` key of that file); this machine only sees a [`LeaseStore`]:
 //!
 //! ```toml
 //! [dhcp]
@@ -20,7 +21,6 @@
 //! known_clients_only = false
 //! allow = []
 //! deny = ["52:54:00:00:00:02"]
-//! lease_store = "/var/lib/pxelab/leases.redb"
 //!
 //! [[dhcp.reservations]]
 //! mac = "52:54:00:00:00:01"

@@ -219,6 +219,9 @@ mod tests {
         let e = RedbStore::open(&path).unwrap_err();
         assert!(matches!(e, StoreError::InUse), "{e:?}");
         assert!(e.to_string().contains("lease_store"), "{e}");
-        assert!(std::error::Error::source(&e).is_none(), "the cause is in the message once");
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "the cause is in the message once"
+        );
     }
 }
