@@ -77,6 +77,17 @@ impl FileConfig {
 mod tests {
     use super::*;
 
+    /// The example the README points at must stay valid.
+    #[test]
+    fn the_shipped_example_parses() {
+        let c = FileConfig::parse(include_str!("../examples/serve.toml")).unwrap();
+        assert_eq!(c.dhcp.reservations.len(), 1);
+        let boot = c.boot.expect("[boot]");
+        assert_eq!(boot.arch_overrides.len(), 1);
+        assert_eq!(boot.menu.expect("[boot.menu]").items.len(), 2);
+        assert_eq!(c.tftp.max_sessions, Some(1024));
+    }
+
     #[test]
     fn empty_file_is_all_defaults() {
         let c = FileConfig::parse("").unwrap();
