@@ -94,7 +94,10 @@ fetch() { # name url -> prints MiB/s
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "== $RUNS downloads of $MIB MiB per server, interleaved (curl --tftp-blksize 1468)"
+echo "== $RUNS downloads of $MIB MiB per server, interleaved"
+echo "   client: curl --tftp-blksize 1468 tftp://$SRV_ADDR[:$PXELAB_PORT]/big.bin"
+echo "   pxelab: pxelab serve --interface pxl0 --tftp-root DIR --tftp-only --tftp-port $PXELAB_PORT (release)"
+echo "   dnsmasq: dnsmasq --port=0 --enable-tftp --tftp-root=DIR --interface=pxl0 --bind-interfaces"
 P=() D=()
 for i in $(seq "$RUNS"); do
   p=$(fetch pxelab "tftp://$SRV_ADDR:$PXELAB_PORT/big.bin")
@@ -104,5 +107,5 @@ for i in $(seq "$RUNS"); do
 done
 PM=$(printf '%s\n' "${P[@]}" | median)
 DM=$(printf '%s\n' "${D[@]}" | median)
-echo "median: pxelab $PM MiB/s, dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}') $DM MiB/s"
+echo "median: pxelab $PM MiB/s, dnsmasq ($(dnsmasq --version | head -1 | awk '{print $3}')) $DM MiB/s"
 awk -v p="$PM" -v d="$DM" 'BEGIN { printf "ratio pxelab/dnsmasq: %.2f\n", p / d }'

@@ -2,9 +2,12 @@
 //! on `lo` with an unprivileged TFTP port, or stop before binding anything. The
 //! exception, `restart`, needs ports 67/68 and skips with a notice without root.
 
+#[path = "../reference/tests/loopback_dhcp_client/mod.rs"]
+mod loopback_dhcp_client;
+
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn pxelab(args: &[&str], cwd: &Path) -> Output {
@@ -14,6 +17,51 @@ fn pxelab(args: &[&str], cwd: &Path) -> Output {
         .env("RUST_LOG", "info")
         .output()
         .expect("run pxelab")
+}
+
+/// `pxelab serve --interface IFACE --tftp-root ROOT FLAGS…`, not yet run, in `cwd`.
+fn serve_cmd(cwd: &Path, iface: &str, root: &str, flags: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pxelab"));
+    cmd.args(["serve", "--interface", iface, "--tftp-root", root])
+        .args(flags)
+        .current_dir(cwd);
+    cmd
+}
+
+/// Runs `pxelab serve --interface IFACE --tftp-root ROOT FLAGS…` in `cwd` to its
+/// end (for the refusals that stop before binding anything).
+fn serve(cwd: &Path, iface: &str, root: &str, flags: &[&str]) -> Output {
+    serve_cmd(cwd, iface, root, flags)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run pxelab serve")
+}
+
+/// Stops a running `pxelab serve` with SIGTERM; asserts it exits cleanly and
+/// returns what it logged.
+fn stop(child: Child) -> String {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?} after SIGTERM:\n{err}",
+        out.status
+    );
+    err
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn stderr(o: &Output) -> String {
@@ -73,81 +121,35 @@ fn serve_help_lists_every_flag_with_its_default() {
 #[test]
 fn full_mode_without_range_says_range_is_required() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(
-        &["serve", "--interface", "lo", "--tftp-root", "."],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", ".", &[]);
     assert_clear_failure(&o, &["--range", "required", "--proxy"]);
 }
 
 #[test]
 fn proxy_and_tftp_only_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            ".",
-            "--proxy",
-            "--tftp-only",
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", ".", &["--proxy", "--tftp-only"]);
     assert_clear_failure(&o, &["--proxy", "--tftp-only"]);
 }
 
 #[test]
 fn malformed_range_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            ".",
-            "--range",
-            "10.0.0.9-10.0.0.1",
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", ".", &["--range", "10.0.0.9-10.0.0.1"]);
     assert_clear_failure(&o, &["--range", "empty"]);
 }
 
 #[test]
 fn range_outside_the_interface_subnet_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            ".",
-            "--range",
-            "10.0.0.100-10.0.0.199",
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", ".", &["--range", "10.0.0.100-10.0.0.199"]);
     assert_clear_failure(&o, &["10.0.0.100", "subnet", "127.0.0.0/8"]);
 }
 
 #[test]
 fn unknown_interface_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "nosuchif0",
-            "--tftp-root",
-            ".",
-            "--proxy",
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "nosuchif0", ".", &["--proxy"]);
     assert_clear_failure(&o, &["nosuchif0", "no network interface"]);
 }
 
@@ -161,19 +163,7 @@ fn config_unknown_key_names_the_key_and_its_line() {
     )
     .unwrap();
     let cfg_s = cfg.display().to_string();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            ".",
-            "--proxy",
-            "--config",
-            &cfg_s,
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", ".", &["--proxy", "--config", &cfg_s]);
     assert_clear_failure(&o, &["respond_dealy_ms", "line 4", "pxelab.toml"]);
 }
 
@@ -184,36 +174,14 @@ fn config_malformed_value_names_the_key_and_its_line() {
     std::fs::write(&cfg, "lease_store = \"x.redb\"\n[[dhcp.reservations]]\nmac = \"52:54:00:12:34\"\nip = \"10.0.0.5\"\n")
         .unwrap();
     let cfg_s = cfg.display().to_string();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            ".",
-            "--proxy",
-            "--config",
-            &cfg_s,
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", ".", &["--proxy", "--config", &cfg_s]);
     assert_clear_failure(&o, &["line 3", "52:54:00:12:34"]);
 }
 
 #[test]
 fn missing_tftp_root_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(
-        &[
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            "no/such/dir",
-            "--tftp-only",
-        ],
-        dir.path(),
-    );
+    let o = serve(dir.path(), "lo", "no/such/dir", &["--tftp-only"]);
     assert_clear_failure(&o, &["--tftp-root", "no/such/dir"]);
 }
 
@@ -250,43 +218,21 @@ fn tftp_get_small(port: u16, name: &str) -> Vec<u8> {
 fn tftp_only_on_loopback_serves_a_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("boot.ipxe"), b"#!ipxe\necho hello\n").unwrap();
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let port_s = port.to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
-        .args([
-            "serve",
-            "--interface",
-            "lo",
-            "--tftp-root",
-            ".",
-            "--tftp-only",
-            "--tftp-port",
-            &port_s,
-        ])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = free_udp_port();
+    let child = serve_cmd(
+        dir.path(),
+        "lo",
+        ".",
+        &["--tftp-only", "--tftp-port", &port.to_string()],
+    )
+    .env("RUST_LOG", "info")
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let got = tftp_get_small(port, "boot.ipxe");
     assert_eq!(got, b"#!ipxe\necho hello\n");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?} after SIGTERM:\n{err}",
-        out.status
-    );
+    let err = stop(child);
     assert!(
         err.contains("TFTP transfer") && err.contains("boot.ipxe"),
         "no transfer log line:\n{err}"
@@ -298,101 +244,30 @@ mod restart {
     //! Leases across a SIGTERM and a restart of the real binary. Needs root (ports 67
     //! and 68 on `lo`): without it, it prints a notice and passes vacuously.
 
+    use super::loopback_dhcp_client::LoopbackClient;
     use super::*;
-    use pxelab_reference::wire::ParseMode;
-    use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType};
-    use std::net::Ipv4Addr;
-    use std::process::Child;
-
-    fn request(
-        sock: &UdpSocket,
-        mac: [u8; 6],
-        xid: u32,
-        ty: MessageType,
-        ask: Option<Ipv4Addr>,
-    ) -> DhcpMessage {
-        let mut m = DhcpMessage {
-            xid,
-            ..Default::default()
-        };
-        m.chaddr[..6].copy_from_slice(&mac);
-        m.set_message_type(ty);
-        if let Some(ip) = ask {
-            m.push_option(50, ip.octets());
-            m.push_option(54, Ipv4Addr::LOCALHOST.octets());
-        }
-        let mut buf = [0u8; 1500];
-        // Retries also cover the server still starting.
-        for _ in 0..50 {
-            sock.send_to(&m.emit(), (Ipv4Addr::LOCALHOST, 67)).unwrap();
-            while let Ok(n) = sock.recv(&mut buf) {
-                let reply = DhcpMessage::parse(&buf[..n], ParseMode::Lax).expect("reply parses");
-                if reply.xid == xid {
-                    return reply;
-                }
-            }
-        }
-        panic!("no reply to {ty:?} xid {xid:#x}");
-    }
-
-    fn lease(sock: &UdpSocket, mac: [u8; 6], xid: u32) -> Ipv4Addr {
-        let offer = request(sock, mac, xid, MessageType::Discover, None);
-        assert_eq!(offer.message_type(), Some(MessageType::Offer));
-        let ack = request(sock, mac, xid + 1, MessageType::Request, Some(offer.yiaddr));
-        assert_eq!(ack.message_type(), Some(MessageType::Ack), "{ack:?}");
-        ack.yiaddr
-    }
 
     fn start(dir: &Path, tftp_port: u16) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_pxelab"))
-            .args(["serve", "--interface", "lo", "--tftp-root", "."])
-            .args(["--range", "127.0.0.100-127.0.0.110"])
-            .args(["--tftp-port", &tftp_port.to_string()])
-            .current_dir(dir)
+        let port = tftp_port.to_string();
+        let flags = ["--range", "127.0.0.100-127.0.0.110", "--tftp-port", &port];
+        serve_cmd(dir, "lo", ".", &flags)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     }
 
-    fn stop(child: Child) -> String {
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success(),
-            "exit {:?} after SIGTERM:\n{err}",
-            out.status
-        );
-        err
-    }
-
     #[test]
     fn leases_survive_sigterm_and_restart() {
-        let sock = match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 68)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!(
-                    "SKIP leases_survive_sigterm_and_restart: cannot bind UDP 68 ({e}); needs root"
-                );
-                return;
-            }
+        let Some(client) = LoopbackClient::bind_or_skip("leases_survive_sigterm_and_restart")
+        else {
+            return;
         };
-        sock.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let tftp_port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let tftp_port = free_udp_port();
         let (a, b) = ([0x52, 0x54, 0, 0, 1, 0xa], [0x52, 0x54, 0, 0, 1, 0xb]);
 
         let server = start(dir.path(), tftp_port);
-        let first = lease(&sock, a, 0x100);
+        let first = client.lease(a, 0x100);
         let log = stop(server);
         assert!(
             log.contains("ACK") && log.contains("52:54:00:00:01:0a"),
@@ -404,8 +279,8 @@ mod restart {
         );
 
         let server = start(dir.path(), tftp_port);
-        let for_b = lease(&sock, b, 0x200);
-        let again_a = lease(&sock, a, 0x300);
+        let for_b = client.lease(b, 0x200);
+        let again_a = client.lease(a, 0x300);
         stop(server);
         assert_ne!(
             for_b, first,
@@ -414,6 +289,45 @@ mod restart {
         assert_eq!(
             again_a, first,
             "the client's lease was forgotten across SIGTERM and restart"
+        );
+    }
+
+    /// `kill -9` gives the server no chance to flush anything: only what was durable
+    /// before each ACK left survives. Every acknowledged, unexpired address must stay
+    /// with its client after the restart.
+    #[test]
+    fn acknowledged_leases_survive_kill_9() {
+        let Some(client) = LoopbackClient::bind_or_skip("acknowledged_leases_survive_kill_9")
+        else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let tftp_port = free_udp_port();
+        let macs: Vec<[u8; 6]> = (0..10).map(|i| [0x52, 0x54, 0, 0, 9, i]).collect();
+
+        let mut server = start(dir.path(), tftp_port);
+        let acked: Vec<_> = (0..5u8)
+            .map(|i| client.lease(macs[usize::from(i)], 0x900 + u32::from(i)))
+            .collect();
+        server.kill().unwrap(); // SIGKILL, right after the last ACK
+        server.wait().unwrap();
+
+        let server = start(dir.path(), tftp_port);
+        let others: Vec<_> = (5..10u8)
+            .map(|i| client.lease(macs[usize::from(i)], 0xa00 + u32::from(i)))
+            .collect();
+        let again = client.lease(macs[0], 0xb00);
+        stop(server);
+        for addr in &others {
+            assert!(
+                !acked.contains(addr),
+                "{addr} was acknowledged before kill -9 and handed to another client after \
+                 restart (before: {acked:?}, after: {others:?})"
+            );
+        }
+        assert_eq!(
+            again, acked[0],
+            "the first client's lease was lost by kill -9"
         );
     }
 }

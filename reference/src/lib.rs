@@ -26,6 +26,7 @@
 pub mod dhcp;
 pub mod driver;
 pub mod net;
+mod outbox;
 pub mod pxe;
 pub mod tftp;
 pub mod time;

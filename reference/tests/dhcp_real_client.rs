@@ -1,44 +1,17 @@
 //! The servers answering a real client: iPXE's DISCOVER captured from QEMU's
-//! e1000 PXE ROM (the same capture as tests/wire_pxe.rs).
+//! e1000 PXE ROM (the capture in `captures/mod.rs`, also parsed by tests/wire_pxe.rs).
 
+mod captures;
 mod dhcp_support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use captures::{QEMU_MAC, ipxe_discover};
 use dhcp_support::*;
 use pxelab_reference::dhcp::{DhcpEventKind, DhcpSettings};
 use pxelab_reference::pxe::BootPolicy;
 use pxelab_reference::wire::dhcp::{MessageType, code};
-use pxelab_reference::{Instant, L2Dest, Mac};
-
-fn capture(head: &str, opts: &str, total: usize) -> Vec<u8> {
-    let hex = |s: &str| -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    };
-    let mut b = hex(head);
-    b.resize(236, 0);
-    b.extend(hex(opts));
-    b.resize(total, 0);
-    b
-}
-
-fn ipxe_discover() -> Vec<u8> {
-    capture(
-        "010106006674e97f000400000000000000000000000000000000000052540012345600000000000000000000",
-        concat!(
-            "63825363350101390205c05d0200005e030102013c20505845436c69656e743a417263683a3030303030",
-            "3a554e44493a3030323030314d04695058453717010306070c0f111a2b3c4243778081828384858687af",
-            "cbaf30b105018086100eeb030100001701012201011301011101012701011901012901011001022101",
-            "011501011801011201013d070152540012345661110000000000000000000000000000000000ff",
-        ),
-        400,
-    )
-}
-
-const QEMU_MAC: Mac = Mac([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+use pxelab_reference::{Instant, L2Dest};
 
 #[test]
 fn full_mode_offers_ipxe_its_script() {

@@ -4,7 +4,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use pxelab_reference::driver::fs::DirRoot;
 use pxelab_reference::tftp::{
-    Accept, FileRoot, MemoryRoot, TftpEvent, TftpOutcome, TftpServer, TftpServerConfig, TftpSession,
+    Accept, FileRoot, MemoryRoot, TftpEvent, TftpOutcome, TftpServer, TftpServerConfig,
+    TftpSession, TransferSummary,
 };
 use pxelab_reference::wire::tftp::{ErrorCode, TftpPacket};
 use pxelab_reference::{Datagram, Instant, Mac, Transmit};
@@ -89,16 +90,29 @@ fn from_client(s: &mut TftpSession, now: Instant, p: TftpPacket) {
     );
 }
 
+/// The session a well-formed RRQ from [`CLIENT`] opens.
+fn open(
+    server: &mut TftpServer,
+    root: &dyn FileRoot,
+    file: &str,
+    options: &[(&str, &str)],
+) -> TftpSession {
+    session(accept(server, root, CLIENT, &rrq(file, options)))
+}
+
+/// The summary of a session that has just finished.
+fn summary(s: &mut TftpSession) -> TransferSummary {
+    match s.poll_event() {
+        Some(TftpEvent::Finished(sum)) => sum,
+        other => panic!("expected the session's summary, got {other:?}"),
+    }
+}
+
 #[test]
 fn oack_holds_only_what_the_client_asked_for() {
     let mut server = TftpServer::new(TftpServerConfig::default());
     let root = root();
-    let mut s = session(accept(
-        &mut server,
-        &root,
-        CLIENT,
-        &rrq("boot/bcd", &[("blksize", "1024")]),
-    ));
+    let mut s = open(&mut server, &root, "boot/bcd", &[("blksize", "1024")]);
     assert_eq!(
         next_packet(&mut s),
         TftpPacket::Oack {
@@ -155,7 +169,7 @@ fn paths_leaving_the_root_get_access_violation() {
         );
     }
     // Windows separators are fine.
-    session(accept(&mut server, &root, CLIENT, &rrq("boot\\bcd", &[])));
+    open(&mut server, &root, "boot\\bcd", &[]);
     let other = SocketAddrV4::new(*CLIENT.ip(), 999);
     let (code, _) = error_of(accept(&mut server, &root, other, &rrq("missing.efi", &[])));
     assert_eq!(code, ErrorCode::FileNotFound);
@@ -215,7 +229,7 @@ fn writes_netascii_and_strays_are_refused() {
 fn retransmitted_request_does_not_start_a_second_session() {
     let mut server = TftpServer::new(TftpServerConfig::default());
     let root = root();
-    let mut s = session(accept(&mut server, &root, CLIENT, &rrq("pxelinux.0", &[])));
+    let mut s = open(&mut server, &root, "pxelinux.0", &[]);
     assert!(matches!(
         accept(&mut server, &root, CLIENT, &rrq("pxelinux.0", &[])),
         Accept::Ignore
@@ -226,14 +240,14 @@ fn retransmitted_request_does_not_start_a_second_session() {
     assert!(s.is_finished());
     // The slot is released when the session finishes, before it is dropped.
     assert_eq!(server.active_sessions(), 0);
-    session(accept(&mut server, &root, CLIENT, &rrq("pxelinux.0", &[])));
+    open(&mut server, &root, "pxelinux.0", &[]);
 }
 
 #[test]
 fn unknown_tid_gets_error_5_without_disturbing_the_session() {
     let mut server = TftpServer::new(TftpServerConfig::default());
     let root = root();
-    let mut s = session(accept(&mut server, &root, CLIENT, &rrq("boot/bcd", &[])));
+    let mut s = open(&mut server, &root, "boot/bcd", &[]);
     assert!(matches!(
         next_packet(&mut s),
         TftpPacket::Data { block: 1, .. }
@@ -286,12 +300,7 @@ fn unknown_tid_gets_error_5_without_disturbing_the_session() {
 fn client_error_mid_transfer_ends_the_session_with_its_reason() {
     let mut server = TftpServer::new(TftpServerConfig::default());
     let root = root();
-    let mut s = session(accept(
-        &mut server,
-        &root,
-        CLIENT,
-        &rrq("boot/bcd", &[("tsize", "0")]),
-    ));
+    let mut s = open(&mut server, &root, "boot/bcd", &[("tsize", "0")]);
     assert!(matches!(next_packet(&mut s), TftpPacket::Oack { .. }));
     from_client(&mut s, Instant::ZERO, TftpPacket::Ack { block: 0 });
     assert!(matches!(
@@ -308,9 +317,7 @@ fn client_error_mid_transfer_ends_the_session_with_its_reason() {
         },
     );
     assert!(s.is_finished());
-    let Some(TftpEvent::Finished(sum)) = s.poll_event() else {
-        panic!("no event")
-    };
+    let sum = summary(&mut s);
     assert_eq!(
         sum.outcome,
         TftpOutcome::ClientError {
@@ -322,12 +329,7 @@ fn client_error_mid_transfer_ends_the_session_with_its_reason() {
     assert_eq!(sum.tsize, Some(2000));
 
     // ERROR 0 right after the OACK is the BIOS flavour of the size probe.
-    let mut s = session(accept(
-        &mut server,
-        &root,
-        CLIENT,
-        &rrq("boot/bcd", &[("tsize", "0")]),
-    ));
+    let mut s = open(&mut server, &root, "boot/bcd", &[("tsize", "0")]);
     next_packet(&mut s);
     from_client(
         &mut s,
@@ -337,9 +339,7 @@ fn client_error_mid_transfer_ends_the_session_with_its_reason() {
             message: "TFTP Aborted".into(),
         },
     );
-    let Some(TftpEvent::Finished(sum)) = s.poll_event() else {
-        panic!("no event")
-    };
+    let sum = summary(&mut s);
     assert_eq!(sum.outcome, TftpOutcome::Probed);
 }
 
@@ -360,12 +360,7 @@ fn dir_root_refuses_symlink_escapes_with_error_2() {
             "{bad}"
         );
     }
-    let mut s = session(accept(
-        &mut server,
-        &root,
-        CLIENT,
-        &rrq("ipxe.efi", &[("tsize", "0")]),
-    ));
+    let mut s = open(&mut server, &root, "ipxe.efi", &[("tsize", "0")]);
     assert_eq!(next_packet(&mut s).option("tsize"), Some("700"));
     assert!(
         DirRoot::new(dir.path().join("ipxe.efi")).is_err(),
@@ -389,7 +384,7 @@ fn window_advances_on_any_ack_inside_it_and_ignores_repeats() {
     let mut server = TftpServer::new(TftpServerConfig::default());
     let root = root();
     let opts = [("blksize", "100"), ("windowsize", "4")];
-    let mut s = session(accept(&mut server, &root, CLIENT, &rrq("boot/bcd", &opts)));
+    let mut s = open(&mut server, &root, "boot/bcd", &opts);
     assert!(matches!(next_packet(&mut s), TftpPacket::Oack { .. }));
     from_client(&mut s, Instant::ZERO, TftpPacket::Ack { block: 0 });
     assert_eq!(data_blocks(&mut s), [1, 2, 3, 4]);
@@ -431,9 +426,7 @@ fn window_advances_on_any_ack_inside_it_and_ignores_repeats() {
         assert_eq!(data_blocks(&mut s), next);
     }
     from_client(&mut s, Instant::from_secs(2), TftpPacket::Ack { block: 21 });
-    let Some(TftpEvent::Finished(sum)) = s.poll_event() else {
-        panic!("no event")
-    };
+    let sum = summary(&mut s);
     assert_eq!(sum.outcome, TftpOutcome::Completed);
     assert_eq!((sum.bytes_sent, sum.retransmits), (2000, 2 + 4));
 }
@@ -446,20 +439,13 @@ fn idle_timeout_bounds_a_session_whatever_timeout_was_negotiated() {
     };
     let mut server = TftpServer::new(config);
     let root = root();
-    let mut s = session(accept(
-        &mut server,
-        &root,
-        CLIENT,
-        &rrq("boot/bcd", &[("timeout", "255")]),
-    ));
+    let mut s = open(&mut server, &root, "boot/bcd", &[("timeout", "255")]);
     assert_eq!(next_packet(&mut s).option("timeout"), Some("255"));
     assert_eq!(s.poll_timeout(), Some(Instant::from_secs(30)));
     s.handle_timeout(Instant::from_secs(30));
     assert!(s.is_finished());
     assert_eq!(server.active_sessions(), 0);
-    let Some(TftpEvent::Finished(sum)) = s.poll_event() else {
-        panic!("no event")
-    };
+    let sum = summary(&mut s);
     assert_eq!(
         (sum.outcome, sum.duration),
         (TftpOutcome::TimedOut, std::time::Duration::from_secs(30))
@@ -544,7 +530,7 @@ mod properties {
             let mut server = TftpServer::new(TftpServerConfig::default());
             let root = root();
             let o: Vec<(&str, &str)> = opts.iter().map(|(a, b)| (*a, b.as_str())).collect();
-            let mut s = session(accept(&mut server, &root, CLIENT, &rrq("boot/bcd", &o)));
+            let mut s = open(&mut server, &root, "boot/bcd", &o);
             if let TftpPacket::Oack { options } = next_packet(&mut s) {
                 prop_assert!(!options.is_empty());
                 for (i, (name, _)) in options.iter().enumerate() {

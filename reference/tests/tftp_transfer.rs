@@ -41,6 +41,30 @@ enum Fate {
 
 type Policy = Box<dyn FnMut(usize, &Transmit, &TftpPacket) -> Fate>;
 
+/// A network that delivers twice every packet `twice` matches.
+fn duplicating(twice: impl Fn(&TftpPacket) -> bool + 'static) -> Policy {
+    Box::new(move |_, _, p| {
+        if twice(p) {
+            Fate::Duplicate
+        } else {
+            Fate::Deliver
+        }
+    })
+}
+
+/// A network that loses the first packet `lose` matches, and only that one.
+fn losing_first(lose: impl Fn(&TftpPacket) -> bool + 'static) -> Policy {
+    let mut lost = false;
+    Box::new(move |_, _, p| {
+        if !lost && lose(p) {
+            lost = true;
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    })
+}
+
 struct Lab {
     now: Instant,
     server: TftpServer,
@@ -384,13 +408,7 @@ fn duplicate_acks_never_trigger_extra_data() {
     let n = blocks(file.len(), 512);
     // Every ACK arrives twice.
     let mut lab = lab_with(&file);
-    lab.policy = Box::new(|_, _, p| {
-        if matches!(p, TftpPacket::Ack { .. }) {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    lab.policy = duplicating(|p| matches!(p, TftpPacket::Ack { .. }));
     lab.add_client("boot/pxe.0", ClientOptions::default());
     lab.run();
     assert_eq!(lab.clients[0].data(), &file[..]);
@@ -400,13 +418,7 @@ fn duplicate_acks_never_trigger_extra_data() {
     // The Sorcerer's Apprentice set-up: DATA 5 arrives twice, so the client ACKs
     // block 5 twice; the server must send DATA 6 once.
     let mut lab = lab_with(&file);
-    lab.policy = Box::new(|_, _, p| {
-        if matches!(p, TftpPacket::Data { block: 5, .. }) {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    lab.policy = duplicating(|p| matches!(p, TftpPacket::Data { block: 5, .. }));
     lab.add_client("boot/pxe.0", ClientOptions::default());
     lab.run();
     assert_eq!(lab.clients[0].data(), &file[..]);
@@ -605,15 +617,7 @@ fn client_answers_stray_tid_with_error_5_and_carries_on() {
 fn timeout_option_is_echoed_and_used() {
     let file = contents(2000);
     let mut lab = lab_with(&file);
-    let mut lost = false;
-    lab.policy = Box::new(move |_, _, p| {
-        if !lost && matches!(p, TftpPacket::Data { block: 2, .. }) {
-            lost = true;
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    lab.policy = losing_first(|p| matches!(p, TftpPacket::Data { block: 2, .. }));
     lab.add_client(
         "boot/pxe.0",
         ClientOptions {

@@ -20,8 +20,11 @@
 //! - dhcproto ignores a bad magic cookie and stops silently at a bad option; we
 //!   return an error.
 
+mod captures;
+
 use std::net::Ipv4Addr;
 
+use captures::{dhclient_discover, udhcpc_discover};
 use dhcproto::v4 as dp;
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use proptest::prelude::*;
@@ -420,43 +423,7 @@ fn hostile_generator_often_parses() {
 }
 
 // ---------------------------------------------------------------------------
-// Real captures
-//
-// DISCOVERs captured on this project's machine by a UDP listener on port 67
-// behind a veth pair in network namespaces: busybox 1.35.0 `udhcpc -i IF -n -q`
-// and ISC dhclient 4.4 `dhclient -1 -d`. Stored as the 44 header bytes before
-// `sname` (both `sname` and `file` were all zero), the bytes from the cookie
-// through END, and the total length (the rest is zero padding).
-
-fn capture(head: &str, opts: &str, total: usize) -> Vec<u8> {
-    let hex = |s: &str| -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    };
-    let mut b = hex(head);
-    b.resize(236, 0);
-    b.extend(hex(opts));
-    b.resize(total, 0);
-    b
-}
-
-fn udhcpc_discover() -> Vec<u8> {
-    capture(
-        "01010600859008380000000000000000000000000000000000000000525400aabb0100000000000000000000",
-        "638253633501013902024037070103060c0f1c2a3c0c756468637020312e33352e303d0701525400aabb01ff",
-        300,
-    )
-}
-
-fn dhclient_discover() -> Vec<u8> {
-    capture(
-        "0101060067905e470000000000000000000000000000000000000000525400aabb0100000000000000000000",
-        "638253633501010c02766d370d011c02030f06770c2c2f1a792aff",
-        300,
-    )
-}
+// Real captures (udhcpc, dhclient: see captures/mod.rs for where and how)
 
 #[test]
 fn real_discovers_parse_strictly_and_re_emit_byte_for_byte() {

@@ -1,8 +1,11 @@
 //! Property tests of the PXE option codecs (`wire::pxe`): every codec round-trips
 //! and no input makes a parser panic.
 
+mod captures;
+
 use std::net::Ipv4Addr;
 
+use captures::{dnsmasq_proxy_offer, edk2_discover, ipxe_discover};
 use proptest::prelude::*;
 use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{DhcpMessage, code};
@@ -227,67 +230,7 @@ fn proxy_offer_option_43_survives_the_message_codec() {
 }
 
 // ---------------------------------------------------------------------------
-// Real captures
-//
-// Captured on this project's machine: iPXE's DISCOVER from QEMU 7.2's e1000 PXE
-// ROM (ipxe-qemu, `-boot n`, frames taken from a `-netdev socket,udp=` backend),
-// and dnsmasq 2.90's ProxyDHCP OFFER answering it (`--dhcp-range=NET,proxy
-// --pxe-service=x86PC,"Network boot",pxelinux --pxe-prompt=PXE,0`). Stored as
-// the 44 header bytes before `sname` (`sname` and `file` were all zero), the
-// bytes from the cookie through END, and the total length. Also EDK2's own UEFI
-// PXE client: OVMF (Debian 2022.11, OVMF_CODE_4M.fd, q35) on virtio-net with no
-// option ROM (`romfile=`).
-
-fn capture(head: &str, opts: &str, total: usize) -> Vec<u8> {
-    let hex = |s: &str| -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    };
-    let mut b = hex(head);
-    b.resize(236, 0);
-    b.extend(hex(opts));
-    b.resize(total, 0);
-    b
-}
-
-fn ipxe_discover() -> Vec<u8> {
-    capture(
-        "010106006674e97f000400000000000000000000000000000000000052540012345600000000000000000000",
-        concat!(
-            "63825363350101390205c05d0200005e030102013c20505845436c69656e743a417263683a3030303030",
-            "3a554e44493a3030323030314d04695058453717010306070c0f111a2b3c4243778081828384858687af",
-            "cbaf30b105018086100eeb030100001701012201011301011101012701011901012901011001022101",
-            "011501011801011201013d070152540012345661110000000000000000000000000000000000ff",
-        ),
-        400,
-    )
-}
-
-fn edk2_discover() -> Vec<u8> {
-    capture(
-        "01010600bb28dc5d000080000000000000000000000000000000000052540012345700000000000000000000",
-        concat!(
-            "63825363350101390205c037230102030405060c0d0f111216171c28292a2b3233363a3b3c42436180",
-            "81828384858687611100000000000000000000000000000000005e030103005d0200073c2050584543",
-            "6c69656e743a417263683a30303030373a554e44493a303033303030ff",
-        ),
-        347,
-    )
-}
-
-fn dnsmasq_proxy_offer() -> Vec<u8> {
-    capture(
-        "020106006674e97f000480000000000000000000000000000000000052540012345600000000000000000000",
-        concat!(
-            "6382536335010236040a6300013c09505845436c69656e7461110000000000000000000000000000",
-            "0000002b2406010308078000010a630001090f80000c4e6574776f726b20626f6f740a0400505845ff",
-            "ff",
-        ),
-        318,
-    )
-}
+// Real captures (iPXE, EDK2, dnsmasq: see captures/mod.rs for where and how)
 
 #[test]
 fn real_ipxe_discover() {

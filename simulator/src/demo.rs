@@ -262,10 +262,10 @@ impl Lab {
             }
         }
         for c in &mut self.clients {
-            if let Stage::Downloading { tftp, .. } = &mut c.stage {
-                if tftp.poll_timeout().is_some_and(|t| t <= now) {
-                    tftp.handle_timeout(now);
-                }
+            if let Stage::Downloading { tftp, .. } = &mut c.stage
+                && tftp.poll_timeout().is_some_and(|t| t <= now)
+            {
+                tftp.handle_timeout(now);
             }
         }
     }

@@ -57,9 +57,11 @@ fn delete_stale_namespaces() {
         let Some(rest) = name.strip_prefix("pxl-") else {
             continue;
         };
-        let pid = rest.split('-').next().unwrap_or("");
-        let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
-        if !alive {
+        // Only names of this harness's shape (`pxl-<pid>-...`) whose process is gone.
+        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
             let _ = Command::new("ip")
                 .args(["netns", "del", &name])
                 .stderr(Stdio::null())

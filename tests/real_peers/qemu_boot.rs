@@ -180,6 +180,31 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
         lab.keep_capture(&capture, test).display(),
         malformed.join("\n")
     );
+    // Boot-file policy, as the client saw it: iPXE (user class iPXE) is handed the
+    // script and never an iPXE binary again (the chainload loop), and EDK2 (arch 7)
+    // is handed ipxe.efi.
+    let requested = |lab: &Lab, file: &str| {
+        lab.frames(
+            &capture,
+            &format!("tftp.opcode == 1 && tftp.source_file == \"{file}\""),
+        )
+        .len()
+    };
+    assert!(
+        requested(&lab, "boot.ipxe") > 0,
+        "boot.ipxe was never requested"
+    );
+    match firmware {
+        Firmware::BiosIpxeRom => assert_eq!(
+            requested(&lab, "undionly.kpxe"),
+            0,
+            "the BIOS iPXE ROM was handed undionly.kpxe instead of the script"
+        ),
+        Firmware::UefiEdk2 => assert!(
+            requested(&lab, "ipxe.efi") > 0,
+            "EDK2 was not handed ipxe.efi"
+        ),
+    }
     if dhcp == Dhcp::Proxy {
         // A ProxyDHCP never assigns an address (PXE 2.1): every reply it sends from
         // port 67 has yiaddr 0.0.0.0; the address comes from the plain DHCP server.

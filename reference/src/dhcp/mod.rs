@@ -53,7 +53,6 @@
 
 mod config;
 mod event;
-pub(crate) mod outbox;
 mod pool;
 mod server;
 mod store;

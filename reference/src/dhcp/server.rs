@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::config::{ClientAccess, ConfigError, DhcpConfig, DhcpMode, Reservation};
 use super::event::{DhcpEvent, DhcpEventKind, IgnoreReason, NakReason};
-use super::outbox::Outbox;
 use super::pool::{Bindings, Pool, State};
 use super::store::{Lease, LeaseStore, StoreError};
+use crate::outbox::Outbox;
 use crate::pxe::reply;
 use crate::pxe::{BootDecision, BootRule, ClientFacts};
 use crate::wire::ParseMode;
@@ -37,7 +37,7 @@ pub struct DhcpServer {
     reserved_addrs: HashMap<Ipv4Addr, Mac>,
     bindings: Bindings,
     store: Box<dyn LeaseStore>,
-    out: Outbox,
+    out: Outbox<DhcpEvent>,
     /// Option 43 of the configured menu, built once (and checked) at start.
     menu43: Option<Vec<u8>>,
     access: ClientAccess,

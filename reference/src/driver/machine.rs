@@ -157,6 +157,16 @@ mod tests {
         left: usize,
     }
 
+    impl Echo {
+        fn new(left: usize) -> Self {
+            Echo {
+                queued: vec![],
+                events: vec![],
+                left,
+            }
+        }
+    }
+
     impl Machine for Echo {
         type Event = String;
         fn handle_datagram(&mut self, _now: Instant, d: Datagram<'_>) {
@@ -184,23 +194,24 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn drive_answers_then_stops_when_finished() {
+    /// A plain endpoint on 127.0.0.1 at a port of the kernel's choosing.
+    fn lo_endpoint() -> Endpoint {
         let lo = Interface::lookup("lo").unwrap();
-        let ep = Endpoint::bind(
+        Endpoint::bind(
             &lo,
             SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
             Delivery::Plain,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn drive_answers_then_stops_when_finished() {
+        let ep = lo_endpoint();
         let port = ep.local_addr().port();
         let (_trigger, shutdown) = Shutdown::new();
         let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut m = Echo {
-            queued: vec![],
-            events: vec![],
-            left: 2,
-        };
+        let mut m = Echo::new(2);
         let mut seen = Vec::new();
         let run = drive(&mut m, &ep, Clock::start(), shutdown, |e| seen.push(e));
         let talk = async {
@@ -218,19 +229,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn drive_stops_on_shutdown() {
-        let lo = Interface::lookup("lo").unwrap();
-        let ep = Endpoint::bind(
-            &lo,
-            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
-            Delivery::Plain,
-        )
-        .unwrap();
+        let ep = lo_endpoint();
         let (trigger, shutdown) = Shutdown::new();
-        let mut m = Echo {
-            queued: vec![],
-            events: vec![],
-            left: 1,
-        };
+        let mut m = Echo::new(1);
         let run = drive(&mut m, &ep, Clock::start(), shutdown, |_| {});
         let stop = async {
             tokio::time::sleep(Duration::from_millis(10)).await;

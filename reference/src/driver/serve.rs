@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 use super::clock::Clock;
@@ -104,6 +105,9 @@ pub enum ServeError {
         #[source]
         source: StoreError,
     },
+    /// The runtime for DHCP and the boot server could not be built.
+    #[error("cannot start the DHCP runtime: {0}")]
+    Runtime(#[source] io::Error),
     /// The DHCP configuration is unusable.
     #[error(transparent)]
     Dhcp(#[from] DhcpServerError),
@@ -114,6 +118,11 @@ pub enum ServeError {
 pub struct Server {
     iface: Interface,
     clock: Clock,
+    /// The runtime DHCP and the boot server run on, on a thread of their own: a
+    /// lease is committed (fsync) before its ACK goes out, and that wait must not
+    /// stall TFTP transfers, which are latency-bound in lockstep (one round trip
+    /// per block) and run on the caller's runtime.
+    control: Option<Runtime>,
     dhcp: Option<(DhcpServer, Endpoint)>,
     boot: Option<(BootServer, Endpoint)>,
     tftp: TftpServer,
@@ -147,8 +156,8 @@ impl Server {
                 source,
             })
         };
-        let (dhcp, boot) = match dhcp {
-            None => (None, None),
+        let (control, dhcp, boot) = match dhcp {
+            None => (None, None, None),
             Some(DhcpSpec {
                 mut config,
                 lease_store,
@@ -168,15 +177,31 @@ impl Server {
                 };
                 let boot = BootServer::new(BootServerConfig::from_dhcp(&config));
                 let server = DhcpServer::new(config, store, clock.now())?;
-                let dhcp_ep = bind("DHCP", DHCP_PORT, Delivery::InjectArp)?;
-                let boot_ep = bind("PXE boot server", BOOT_SERVER_PORT, Delivery::InjectArp)?;
-                (Some((server, dhcp_ep)), Some((boot, boot_ep)))
+                let control = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ServeError::Runtime)?;
+                // Sockets register with the reactor of the runtime current at
+                // creation: these two belong to the control runtime.
+                let (dhcp_ep, boot_ep) = {
+                    let _entered = control.enter();
+                    (
+                        bind("DHCP", DHCP_PORT, Delivery::InjectArp)?,
+                        bind("PXE boot server", BOOT_SERVER_PORT, Delivery::InjectArp)?,
+                    )
+                };
+                (
+                    Some(control),
+                    Some((server, dhcp_ep)),
+                    Some((boot, boot_ep)),
+                )
             }
         };
         let tftp_listener = bind("TFTP", tftp_port, Delivery::Plain)?;
         Ok(Server {
             iface,
             clock,
+            control,
             dhcp,
             boot,
             tftp: TftpServer::new(tftp),
@@ -197,6 +222,7 @@ impl Server {
         let Server {
             iface,
             clock,
+            control,
             dhcp,
             boot,
             tftp,
@@ -211,10 +237,10 @@ impl Server {
             tftp = %tftp_listener.local_addr(),
             "pxelab serving"
         );
-        let mut tasks = JoinSet::new();
+        let mut control_tasks = JoinSet::new();
         if let Some((mut machine, ep)) = dhcp {
             let sd = shutdown.clone();
-            tasks.spawn(async move {
+            control_tasks.spawn(async move {
                 if let Err(e) = drive(&mut machine, &ep, clock, sd, |e| log_dhcp("dhcp", &e)).await
                 {
                     tracing::error!(error = %e, "DHCP socket failed; DHCP stopped");
@@ -224,7 +250,7 @@ impl Server {
         }
         if let Some((mut machine, ep)) = boot {
             let sd = shutdown.clone();
-            tasks.spawn(async move {
+            control_tasks.spawn(async move {
                 if let Err(e) = drive(&mut machine, &ep, clock, sd, |e| {
                     log_dhcp("boot-server", &e)
                 })
@@ -234,13 +260,36 @@ impl Server {
                 }
             });
         }
+        let control = control.map(|rt| {
+            std::thread::Builder::new()
+                .name("pxelab-dhcp".into())
+                .spawn(move || rt.block_on(join_all(control_tasks)))
+        });
+        let mut tasks = JoinSet::new();
         tasks.spawn(run_tftp(tftp, tftp_listener, root, iface, clock, shutdown));
-        while let Some(done) = tasks.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "server task panicked");
+        join_all(tasks).await;
+        match control {
+            Some(Ok(thread)) => {
+                let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+                if !matches!(joined, Ok(Ok(()))) {
+                    tracing::error!("the DHCP thread panicked");
+                }
             }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot start the DHCP thread; DHCP not served")
+            }
+            None => {}
         }
         tracing::info!("pxelab stopped");
+    }
+}
+
+/// Waits for every task, logging any that panicked.
+async fn join_all(mut tasks: JoinSet<()>) {
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "server task panicked");
+        }
     }
 }
 

@@ -228,60 +228,33 @@ mod tests {
             mtu: Some(1500),
         };
         let client = Mac([0x52, 0x54, 0, 0, 0, 7]);
-        let to = |a: [u8; 4], port| Transmit {
-            src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67),
-            dst: SocketAddrV4::new(Ipv4Addr::from(a), port),
-            l2: L2Dest::Unicast(client),
-            payload: vec![],
-        };
         let inject = Delivery::InjectArp;
-        assert!(needs_injection(
-            &eth,
-            inject,
-            &to([10, 0, 0, 50], 68),
-            client
-        ));
+        // Whether a reply from port 67 to `ip:port`, for a client at `mac`, needs
+        // an ARP entry injected.
+        let needs = |iface: &Interface, delivery, ip: [u8; 4], port, mac| {
+            let t = Transmit {
+                src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67),
+                dst: SocketAddrV4::new(Ipv4Addr::from(ip), port),
+                l2: L2Dest::Unicast(mac),
+                payload: vec![],
+            };
+            needs_injection(iface, delivery, &t, mac)
+        };
+        // A DHCP reply to a client on our subnet that has no address yet.
+        assert!(needs(&eth, inject, [10, 0, 0, 50], 68, client));
         // Relay agent (giaddr, port 67): the kernel resolves the relay itself.
-        assert!(!needs_injection(
-            &eth,
-            inject,
-            &to([10, 0, 0, 254], 67),
-            client
-        ));
-        assert!(!needs_injection(
-            &eth,
-            inject,
-            &to([192, 168, 1, 50], 68),
-            client
-        ));
-        assert!(!needs_injection(
-            &eth,
-            inject,
-            &to([10, 0, 0, 255], 68),
-            client
-        ));
-        assert!(!needs_injection(
-            &eth,
-            inject,
-            &to([10, 0, 0, 50], 68),
-            Mac::ZERO
-        ));
-        assert!(!needs_injection(
-            &eth,
-            Delivery::Plain,
-            &to([10, 0, 0, 50], 68),
-            client
-        ));
+        assert!(!needs(&eth, inject, [10, 0, 0, 254], 67, client));
+        // Off our subnet, the subnet broadcast, no client MAC, plain delivery.
+        assert!(!needs(&eth, inject, [192, 168, 1, 50], 68, client));
+        assert!(!needs(&eth, inject, [10, 0, 0, 255], 68, client));
+        assert!(!needs(&eth, inject, [10, 0, 0, 50], 68, Mac::ZERO));
+        assert!(!needs(&eth, Delivery::Plain, [10, 0, 0, 50], 68, client));
+        // A link without ARP (loopback).
         let lo = Interface {
             mac: Mac::ZERO,
             ..eth
         };
-        assert!(!needs_injection(
-            &lo,
-            inject,
-            &to([10, 0, 0, 50], 68),
-            client
-        ));
+        assert!(!needs(&lo, inject, [10, 0, 0, 50], 68, client));
     }
 
     fn lo() -> Interface {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use super::ClientFacts;
 use super::policy::BootPolicy;
 use super::reply;
-use crate::dhcp::outbox::Outbox;
 use crate::dhcp::{ClientAccess, DhcpConfig, DhcpEvent, DhcpEventKind, IgnoreReason};
+use crate::outbox::Outbox;
 use crate::wire::ParseMode;
 use crate::wire::dhcp::{DhcpMessage, MessageType, Op, PXE_PORT};
 use crate::{Datagram, Instant, Mac, Transmit};
@@ -57,7 +57,7 @@ impl BootServerConfig {
 #[derive(Debug)]
 pub struct BootServer {
     config: BootServerConfig,
-    out: Outbox,
+    out: Outbox<DhcpEvent>,
 }
 
 impl BootServer {

@@ -5,7 +5,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use pxelab_reference::dhcp::{
-    DhcpConfig, DhcpEvent, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig,
+    DhcpConfig, DhcpEvent, DhcpEventKind, DhcpMode, DhcpServer, DhcpSettings, IgnoreReason,
+    MemoryStore, PoolConfig,
 };
 use pxelab_reference::pxe::{BootPolicy, BootServer};
 use pxelab_reference::wire::ParseMode;
@@ -130,6 +131,12 @@ pub fn unicast(payload: &[u8], src: SocketAddrV4, dst: SocketAddrV4, from: Mac) 
     }
 }
 
+/// A unicast datagram from `src` to the server's port 67 (a client with an
+/// address, or a relay agent).
+pub fn to_server(payload: &[u8], src: SocketAddrV4, from: Mac) -> Datagram<'_> {
+    unicast(payload, src, SocketAddrV4::new(SERVER, 67), from)
+}
+
 /// The machines' common polling surface.
 pub trait Machine {
     fn transmit(&mut self) -> Option<Transmit>;
@@ -174,6 +181,36 @@ pub fn one_reply(m: &mut impl Machine) -> (Transmit, DhcpMessage) {
 
 pub fn events(m: &mut impl Machine) -> Vec<DhcpEvent> {
     std::iter::from_fn(|| m.event()).collect()
+}
+
+/// The PXE fields of an offer to a BIOS client in the PXE 1.0 dialect: option 60
+/// "PXEClient", the client's UUID (97) echoed, and option 43 holding only
+/// discovery control 8 (bit 3: boot the file named in this offer, no menu and no
+/// boot-server discovery).
+pub fn assert_pxe10_bios_offer(offer: &DhcpMessage) {
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
+    assert_eq!(offer.option(code::CLIENT_UUID).as_deref(), Some(&UUID[..]));
+    assert_eq!(
+        offer.option(code::VENDOR_SPECIFIC).as_deref(),
+        Some(&[6, 1, 8, 255][..])
+    );
+}
+
+/// Why the machine stayed silent: asserts it queued no reply, and returns the
+/// reason of every event, in order (an event that is not `Ignored` fails the test).
+pub fn ignore_reasons(m: &mut impl Machine) -> Vec<IgnoreReason> {
+    let sent = replies(m);
+    assert!(sent.is_empty(), "expected no reply, got {sent:?}");
+    events(m)
+        .into_iter()
+        .map(|e| match e.kind {
+            DhcpEventKind::Ignored(r) => r,
+            other => panic!("expected an ignored request, got {other:?}"),
+        })
+        .collect()
 }
 
 /// Sends a broadcast message and returns the single reply.
