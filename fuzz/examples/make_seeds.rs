@@ -71,7 +71,8 @@ fn dnsmasq_proxy_offer() -> Vec<u8> {
     )
 }
 
-const DNSMASQ_OPT43: &str = "06010308078000010a630001090f80000c4e6574776f726b20626f6f740a0400505845ff";
+const DNSMASQ_OPT43: &str =
+    "06010308078000010a630001090f80000c4e6574776f726b20626f6f740a0400505845ff";
 
 fn client(t: MessageType, mac_last: u8, xid: u32) -> DhcpMessage {
     let mut m = DhcpMessage {
@@ -125,7 +126,10 @@ fn boot_request(mac_last: u8, xid: u32, arch: u16, kind: u16) -> DhcpMessage {
 fn ipxe(t: MessageType, mac_last: u8, xid: u32) -> DhcpMessage {
     let mut m = pxe(t, mac_last, xid, 7);
     m.push_option(code::USER_CLASS, *b"iPXE");
-    m.push_option(code::IPXE_ENCAP, [1, 1, 1, 0xb1, 5, 1, 0x80, 0x86, 0x10, 0x0e]);
+    m.push_option(
+        code::IPXE_ENCAP,
+        [1, 1, 1, 0xb1, 5, 1, 0x80, 0x86, 0x10, 0x0e],
+    );
     m
 }
 
@@ -218,11 +222,17 @@ fn main() {
         ("dnsmasq-43", hex(DNSMASQ_OPT43)),
         ("menu-43", menu43()),
         ("class-60", b"PXEClient:Arch:00007:UNDI:003016".to_vec()),
-        ("http-class-60", b"HTTPClient:Arch:00016:UNDI:003001".to_vec()),
+        (
+            "http-class-60",
+            b"HTTPClient:Arch:00016:UNDI:003001".to_vec(),
+        ),
         ("arch-93", vec![0, 7, 0, 0]),
         ("user-class-77", b"iPXE".to_vec()),
         ("rfc3004-77", b"\x04iPXE\x03abc".to_vec()),
-        ("ipxe-175", vec![1, 1, 1, 0xb1, 5, 1, 0x80, 0x86, 0x10, 0x0e, 0xb0, 1, 1]),
+        (
+            "ipxe-175",
+            vec![1, 1, 1, 0xb1, 5, 1, 0x80, 0x86, 0x10, 0x0e, 0xb0, 1, 1],
+        ),
     ];
     for (name, bytes) in &opts {
         write(&dir, "pxe_options", name, bytes);
@@ -258,7 +268,10 @@ fn main() {
         (
             "oack",
             TftpPacket::Oack {
-                options: vec![("blksize".into(), "512".into()), ("tsize".into(), "1024".into())],
+                options: vec![
+                    ("blksize".into(), "512".into()),
+                    ("tsize".into(), "1024".into()),
+                ],
             }
             .to_bytes(),
         ),
@@ -279,7 +292,11 @@ fn main() {
 
     let mut crowded = vec![0x1f];
     for n in 1..=4u8 {
-        crowded.extend(record(0, 1, &pxe(MessageType::Discover, n, n.into(), 0).emit()));
+        crowded.extend(record(
+            0,
+            1,
+            &pxe(MessageType::Discover, n, n.into(), 0).emit(),
+        ));
         crowded.extend(record(
             0,
             2,
@@ -311,12 +328,16 @@ fn main() {
     plain.extend(record(1, 1, &ack(1)));
     plain.extend(record(0x11, 6, &ack(1))); // another client to the session
     plain.extend(record(0x40, 0, &rrq("boot/bcd", &[("blksize", "8")])));
-    plain.extend(record(0, 0, &TftpPacket::Wrq {
-        filename: "x".into(),
-        mode: "octet".into(),
-        options: vec![],
-    }
-    .to_bytes()));
+    plain.extend(record(
+        0,
+        0,
+        &TftpPacket::Wrq {
+            filename: "x".into(),
+            mode: "octet".into(),
+            options: vec![],
+        }
+        .to_bytes(),
+    ));
     plain.extend(record(0x10, 0, &rrq("big", &[("blksize", "8")])));
     write(&dir, "tftp_session", "plain", &plain);
 }

@@ -30,10 +30,10 @@ fuzz_target!(|data: &[u8]| {
         };
         assert_eq!(m2, m1, "parse(emit(m)) != m ({mode:?})");
         assert_eq!(m2.emit(), e1, "emit is not a fix point ({mode:?})");
-        if mode == ParseMode::Strict {
-            if let Err(e) = DhcpMessage::parse(&e1, ParseMode::Strict) {
-                panic!("emit of a strict-valid message is not strict-valid: {e}");
-            }
+        if mode == ParseMode::Strict
+            && let Err(e) = DhcpMessage::parse(&e1, ParseMode::Strict)
+        {
+            panic!("emit of a strict-valid message is not strict-valid: {e}");
         }
 
         // What a server does to fit a reply into the client's option 57.
@@ -89,7 +89,11 @@ fn accessors(m: &DhcpMessage) {
         }
     }
     let facts = ClientFacts::from_message(m);
-    let _ = (facts.is_pxe_client(), facts.is_http_client(), facts.is_uefi());
+    let _ = (
+        facts.is_pxe_client(),
+        facts.is_http_client(),
+        facts.is_uefi(),
+    );
     let _ = format!("{m:?}");
     let _ = DhcpMessage::reply_to(m).emit();
 }

@@ -19,8 +19,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use pxelab_fuzz::{MAX_TIMEOUT_ROUNDS, records, tick_delay};
 use pxelab_reference::dhcp::{
-    DhcpConfig, DhcpEvent, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig,
-    Reservation,
+    DhcpConfig, DhcpEvent, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig, Reservation,
 };
 use pxelab_reference::pxe::{BootMenu, BootPolicy, BootServer, BootServerConfig, MenuItem};
 use pxelab_reference::wire::ParseMode;
@@ -192,8 +191,7 @@ fuzz_target!(|data: &[u8]| {
         },
     );
     let boot_config = BootServerConfig::from_dhcp(&full_config);
-    let Ok(full) = DhcpServer::new(full_config, Box::new(MemoryStore::new()), Instant::ZERO)
-    else {
+    let Ok(full) = DhcpServer::new(full_config, Box::new(MemoryStore::new()), Instant::ZERO) else {
         panic!("the full-mode configuration is valid");
     };
     let Ok(proxy) = DhcpServer::new(

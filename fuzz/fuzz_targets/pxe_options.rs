@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
             Ok(bytes) => bytes,
             Err(e) => panic!("a parsed option 175 does not emit: {e}"),
         };
-        assert_eq!(IpxeOptions::parse(&bytes).ok(), Some(ipxe), "option 175 round trip");
+        assert_eq!(
+            IpxeOptions::parse(&bytes).ok(),
+            Some(ipxe),
+            "option 175 round trip"
+        );
     }
 });
 
@@ -73,10 +77,23 @@ fn vendor_options(data: &[u8]) {
         );
         // Nothing on the wire is lost: the same known fields come back.
         assert_eq!(
-            (o2.mtftp_ip, o2.discovery_control, &o2.boot_servers, &o2.boot_menu),
-            (o1.mtftp_ip, o1.discovery_control, &o1.boot_servers, &o1.boot_menu),
+            (
+                o2.mtftp_ip,
+                o2.discovery_control,
+                &o2.boot_servers,
+                &o2.boot_menu
+            ),
+            (
+                o1.mtftp_ip,
+                o1.discovery_control,
+                &o1.boot_servers,
+                &o1.boot_menu
+            ),
         );
-        assert_eq!((&o2.menu_prompt, o2.boot_item), (&o1.menu_prompt, o1.boot_item));
+        assert_eq!(
+            (&o2.menu_prompt, o2.boot_item),
+            (&o1.menu_prompt, o1.boot_item)
+        );
         assert_eq!(o2.other.len(), o1.other.len(), "option 43 lost sub-options");
     }
 }

@@ -51,11 +51,13 @@ fn root() -> &'static MemoryRoot {
 }
 
 fn server(cfg: u8) -> TftpServer {
-    let mut c = TftpServerConfig::default();
-    c.rollover = match cfg & 3 {
-        0 => Rollover::ToZero,
-        1 => Rollover::ToOne,
-        _ => Rollover::Refuse,
+    let mut c = TftpServerConfig {
+        rollover: match cfg & 3 {
+            0 => Rollover::ToZero,
+            1 => Rollover::ToOne,
+            _ => Rollover::Refuse,
+        },
+        ..TftpServerConfig::default()
     };
     if cfg & 4 != 0 {
         c.max_sessions = 1;
@@ -180,6 +182,9 @@ fuzz_target!(|data: &[u8]| {
     now += Duration::from_secs(3600);
     for s in sessions.iter_mut() {
         run_timeouts(s, now);
-        assert!(s.is_finished(), "a session outlived an hour of silence: {s:?}");
+        assert!(
+            s.is_finished(),
+            "a session outlived an hour of silence: {s:?}"
+        );
     }
 });
