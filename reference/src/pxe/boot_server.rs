@@ -81,15 +81,18 @@ impl BootServer {
             self.ignore(now, Some(&msg), IgnoreReason::NotAClientRequest);
             return;
         }
-        if let Some(Err(reason)) = msg.client_mac().map(|m| self.config.access.admit(m)) {
+        // As on port 67: without an Ethernet chaddr there is no MAC to check
+        // against the access lists, and the reply would echo a bad hlen.
+        let Some(mac) = msg.client_mac() else {
+            self.ignore(now, Some(&msg), IgnoreReason::NoClientMac);
+            return;
+        };
+        if let Err(reason) = self.config.access.admit(mac) {
             self.ignore(now, Some(&msg), reason);
             return;
         }
         let facts = ClientFacts::from_message(&msg);
-        let reserved = msg
-            .client_mac()
-            .and_then(|m| self.config.reserved_files.get(&m))
-            .map(String::as_str);
+        let reserved = self.config.reserved_files.get(&mac).map(String::as_str);
         match reply::boot_ack(
             &self.config.policy,
             self.config.server_addr,
@@ -146,5 +149,60 @@ impl BootServer {
     /// The next exchange to report.
     pub fn poll_event(&mut self) -> Option<DhcpEvent> {
         self.out.poll_event()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddrV4;
+
+    use super::*;
+    use crate::wire::dhcp::code;
+
+    /// Found by `fuzz/` (target `dhcp_server`): a REQUEST with `hlen` other than
+    /// 6 skipped the deny list, and its `hlen` (113) was echoed in an ACK that a
+    /// strict parser rejects.
+    #[test]
+    fn request_without_ethernet_chaddr_is_ignored_even_when_denied() {
+        let denied = Mac([0x52, 0x54, 0, 0, 0, 2]);
+        let mut server = BootServer::new(BootServerConfig {
+            server_addr: Ipv4Addr::new(192, 168, 50, 1),
+            policy: BootPolicy::default(),
+            respond_delay: Duration::ZERO,
+            reserved_files: HashMap::new(),
+            access: ClientAccess {
+                deny: vec![denied],
+                ..ClientAccess::default()
+            },
+        });
+        for hlen in [6, 7, 113] {
+            let mut m = DhcpMessage {
+                hlen,
+                xid: 1,
+                ciaddr: Ipv4Addr::new(192, 168, 50, 100),
+                ..DhcpMessage::default()
+            };
+            m.chaddr[..6].copy_from_slice(&denied.0);
+            m.set_message_type(MessageType::Request);
+            m.push_option(code::VENDOR_CLASS, *b"PXEClient:Arch:00000:UNDI:002001");
+            let bytes = m.emit();
+            server.handle_datagram(
+                Instant::ZERO,
+                Datagram {
+                    src: SocketAddrV4::new(m.ciaddr, 68),
+                    dst: SocketAddrV4::new(Ipv4Addr::new(192, 168, 50, 1), PXE_PORT),
+                    src_mac: denied,
+                    payload: &bytes,
+                },
+            );
+            assert_eq!(server.poll_transmit(), None, "hlen {hlen} was answered");
+            let expected = if hlen == 6 {
+                IgnoreReason::Denied
+            } else {
+                IgnoreReason::NoClientMac
+            };
+            let event = server.poll_event().expect("an Ignored event");
+            assert_eq!(event.kind, DhcpEventKind::Ignored(expected), "hlen {hlen}");
+        }
     }
 }

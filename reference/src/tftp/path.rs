@@ -52,6 +52,10 @@ impl TftpPath {
             match part {
                 "" | "." => {}
                 ".." => return Err(PathError::Traversal(requested.to_string())),
+                // `./C:/x` is as absolute as `C:/x` once `.` is dropped.
+                other if components.is_empty() && has_drive_letter(other) => {
+                    return Err(PathError::Absolute(requested.to_string()));
+                }
                 other => components.push(other.to_string()),
             }
         }
@@ -134,5 +138,20 @@ mod tests {
         assert_eq!(TftpPath::parse("./"), Err(PathError::Empty));
         // A name that merely contains dots is fine.
         assert!(TftpPath::parse("a..b/...").is_ok());
+    }
+
+    /// Found by `fuzz/` (target `tftp_packet`): a drive letter behind `./` or
+    /// `.\` was accepted, and the accepted path's own slash form (`b:/x`) is one
+    /// `parse` refuses.
+    #[test]
+    fn refuses_drive_letter_behind_dot() {
+        for bad in ["./b:/x", ".\\C:\\x", ".//c:x"] {
+            assert!(
+                matches!(TftpPath::parse(bad), Err(PathError::Absolute(_))),
+                "{bad}"
+            );
+        }
+        let p = TftpPath::parse("./a/c:x").unwrap();
+        assert_eq!(TftpPath::parse(&p.as_slash_path()), Ok(p));
     }
 }
