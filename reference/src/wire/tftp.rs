@@ -206,6 +206,10 @@ pub enum TftpParseError {
     /// An option name without a value.
     #[error("TFTP option {0:?} has no value")]
     OptionWithoutValue(String),
+    /// (strict) An option with an empty name: RFC 2347 options are named; lax mode
+    /// reads trailing NULs as padding instead.
+    #[error("TFTP option with an empty name")]
+    EmptyOptionName,
     /// Bytes after a complete ACK or ERROR (strict mode only).
     #[error("{0} bytes after the end of a TFTP packet")]
     TrailingBytes(usize),
@@ -413,6 +417,9 @@ impl Fields<'_> {
                 break;
             }
             let name = self.string("option name", false)?;
+            if name.is_empty() && !self.lax {
+                return Err(TftpParseError::EmptyOptionName);
+            }
             if self.rest.is_empty() {
                 return Err(TftpParseError::OptionWithoutValue(name));
             }
@@ -427,6 +434,16 @@ impl Fields<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn strict_refuses_an_empty_option_name_lax_reads_it_as_padding() {
+        let bytes = b"\x00\x01boot\x00octet\x00\x00\x00";
+        assert_eq!(
+            TftpPacket::parse_with(bytes, ParseMode::Strict),
+            Err(TftpParseError::EmptyOptionName)
+        );
+        assert_eq!(TftpPacket::parse(bytes).unwrap().options(), &[]);
+    }
 
     #[test]
     fn parses_rfc7440_example_request() {
