@@ -10,69 +10,26 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use pxelab_fuzz::record;
+use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType, Op, code};
 use pxelab_reference::wire::pxe::{
     BootItem, BootServerEntry, DiscoveryControl, MenuItem, MenuPrompt, PxeVendorOptions,
 };
 use pxelab_reference::wire::tftp::{ErrorCode, TftpPacket};
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
+// The real captures, shared with the reference crate's tests.
+#[path = "../../reference/tests/captures/mod.rs"]
+mod captures;
+use captures::{dnsmasq_proxy_offer, edk2_discover, ipxe_discover};
 
-/// A capture stored as in `reference/tests/wire_pxe.rs`: the 44 bytes before
-/// `sname`, the bytes from the cookie on, and the total length.
-fn capture(head: &str, opts: &str, total: usize) -> Vec<u8> {
-    let mut b = hex(head);
-    b.resize(236, 0);
-    b.extend(hex(opts));
-    b.resize(total, 0);
-    b
+/// Option 43 of dnsmasq's proxy OFFER, as it was on the wire.
+fn dnsmasq_opt43() -> Vec<u8> {
+    let offer = DhcpMessage::parse(&dnsmasq_proxy_offer(), ParseMode::Strict).expect("capture");
+    offer
+        .option(code::VENDOR_SPECIFIC)
+        .expect("option 43")
+        .into_owned()
 }
-
-fn ipxe_discover() -> Vec<u8> {
-    capture(
-        "010106006674e97f000400000000000000000000000000000000000052540012345600000000000000000000",
-        concat!(
-            "63825363350101390205c05d0200005e030102013c20505845436c69656e743a417263683a3030303030",
-            "3a554e44493a3030323030314d04695058453717010306070c0f111a2b3c4243778081828384858687af",
-            "cbaf30b105018086100eeb030100001701012201011301011101012701011901012901011001022101",
-            "011501011801011201013d070152540012345661110000000000000000000000000000000000ff",
-        ),
-        400,
-    )
-}
-
-fn edk2_discover() -> Vec<u8> {
-    capture(
-        "01010600bb28dc5d000080000000000000000000000000000000000052540012345700000000000000000000",
-        concat!(
-            "63825363350101390205c037230102030405060c0d0f111216171c28292a2b3233363a3b3c42436180",
-            "81828384858687611100000000000000000000000000000000005e030103005d0200073c2050584543",
-            "6c69656e743a417263683a30303030373a554e44493a303033303030ff",
-        ),
-        347,
-    )
-}
-
-/// dnsmasq 2.90's ProxyDHCP OFFER, with a boot menu in option 43.
-fn dnsmasq_proxy_offer() -> Vec<u8> {
-    capture(
-        "020106006674e97f000480000000000000000000000000000000000052540012345600000000000000000000",
-        concat!(
-            "6382536335010236040a6300013c09505845436c69656e7461110000000000000000000000000000",
-            "0000002b2406010308078000010a630001090f80000c4e6574776f726b20626f6f740a0400505845ff",
-            "ff",
-        ),
-        318,
-    )
-}
-
-const DNSMASQ_OPT43: &str =
-    "06010308078000010a630001090f80000c4e6574776f726b20626f6f740a0400505845ff";
 
 fn client(t: MessageType, mac_last: u8, xid: u32) -> DhcpMessage {
     let mut m = DhcpMessage {
@@ -219,7 +176,7 @@ fn main() {
 
     // pxe_options
     let opts: [(&str, Vec<u8>); 8] = [
-        ("dnsmasq-43", hex(DNSMASQ_OPT43)),
+        ("dnsmasq-43", dnsmasq_opt43()),
         ("menu-43", menu43()),
         ("class-60", b"PXEClient:Arch:00007:UNDI:003016".to_vec()),
         (
