@@ -10,7 +10,8 @@
 # the client (curl, blksize 1468, lockstep as RFC 1350 + 2348) in another, joined by
 # a veth pair; nothing leaves the two namespaces. Every download is compared byte
 # for byte with the original. Prints each run, the median MiB/s per server and the
-# ratio pxelab/dnsmasq. Needs: root, iproute2, dnsmasq, curl, cargo.
+# ratio pxelab/dnsmasq; then the same with atftp asking for windowsize 8 (RFC 7440),
+# when atftp is installed. Needs: root, iproute2, dnsmasq, curl, cargo.
 set -euo pipefail
 
 RUNS=${1:-5}
@@ -92,6 +93,22 @@ fetch() { # name url -> prints MiB/s
   awk -v b="$bps" 'BEGIN { printf "%.1f", b / 1048576 }'
 }
 
+# atftp asks for RFC 7440 windowsize 8; a server without windowsize (dnsmasq)
+# leaves it out of its OACK and the transfer runs lockstep.
+fetch_atftp() { # name port -> prints MiB/s
+  local out="$WORK/out.bin" t0 t1
+  rm -f "$out"
+  t0=$EPOCHREALTIME
+  ip netns exec "$CLI" timeout 300 atftp --option "blksize 1468" --option "windowsize 8" \
+    -g -r big.bin -l "$out" "$SRV_ADDR" "$2" >/dev/null 2>&1
+  t1=$EPOCHREALTIME
+  if ! cmp -s "$out" "$WORK/root/big.bin"; then
+    echo "tftp-compare: atftp download from $1 differs from the original" >&2
+    exit 1
+  fi
+  awk -v a="$t0" -v b="$t1" -v n="$((MIB * 1024 * 1024))" 'BEGIN { printf "%.1f", n / (b - a) / 1048576 }'
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "== $RUNS downloads of $MIB MiB per server, interleaved"
@@ -109,3 +126,21 @@ PM=$(printf '%s\n' "${P[@]}" | median)
 DM=$(printf '%s\n' "${D[@]}" | median)
 echo "median: pxelab $PM MiB/s, dnsmasq ($(dnsmasq --version | head -1 | awk '{print $3}')) $DM MiB/s"
 awk -v p="$PM" -v d="$DM" 'BEGIN { printf "ratio pxelab/dnsmasq: %.2f\n", p / d }'
+
+if command -v atftp >/dev/null; then
+  echo
+  echo "== the same with atftp --option 'windowsize 8' --option 'blksize 1468'"
+  P=() D=()
+  for i in $(seq "$RUNS"); do
+    p=$(fetch_atftp pxelab "$PXELAB_PORT")
+    d=$(fetch_atftp dnsmasq 69)
+    P+=("$p") D+=("$d")
+    echo "run $i: pxelab $p MiB/s, dnsmasq $d MiB/s"
+  done
+  PM=$(printf '%s\n' "${P[@]}" | median)
+  DM=$(printf '%s\n' "${D[@]}" | median)
+  echo "median: pxelab $PM MiB/s, dnsmasq $DM MiB/s"
+  awk -v p="$PM" -v d="$DM" 'BEGIN { printf "ratio pxelab/dnsmasq (windowsize 8 asked): %.2f\n", p / d }'
+else
+  echo "(atftp not installed: skipping the windowsize comparison)"
+fi
