@@ -115,32 +115,30 @@ echo "== $RUNS downloads of $MIB MiB per server, interleaved"
 echo "   client: curl --tftp-blksize 1468 tftp://$SRV_ADDR[:$PXELAB_PORT]/big.bin"
 echo "   pxelab: pxelab serve --interface pxl0 --tftp-root DIR --tftp-only --tftp-port $PXELAB_PORT (release)"
 echo "   dnsmasq: dnsmasq --port=0 --enable-tftp --tftp-root=DIR --interface=pxl0 --bind-interfaces"
-P=() D=()
-for i in $(seq "$RUNS"); do
-  p=$(fetch pxelab "tftp://$SRV_ADDR:$PXELAB_PORT/big.bin")
-  d=$(fetch dnsmasq "tftp://$SRV_ADDR/big.bin")
-  P+=("$p") D+=("$d")
-  echo "run $i: pxelab $p MiB/s, dnsmasq $d MiB/s"
-done
-PM=$(printf '%s\n' "${P[@]}" | median)
-DM=$(printf '%s\n' "${D[@]}" | median)
-echo "median: pxelab $PM MiB/s, dnsmasq ($(dnsmasq --version | head -1 | awk '{print $3}')) $DM MiB/s"
-awk -v p="$PM" -v d="$DM" 'BEGIN { printf "ratio pxelab/dnsmasq: %.2f\n", p / d }'
-
-if command -v atftp >/dev/null; then
-  echo
-  echo "== the same with atftp --option 'windowsize 8' --option 'blksize 1468'"
-  P=() D=()
+compare() { # label pxelab-command... -- dnsmasq-command...: runs both RUNS times, interleaved
+  local label=$1 p d i P=() D=() pcmd=() dcmd=()
+  shift
+  while [[ $1 != -- ]]; do pcmd+=("$1"); shift; done
+  shift
+  dcmd=("$@")
   for i in $(seq "$RUNS"); do
-    p=$(fetch_atftp pxelab "$PXELAB_PORT")
-    d=$(fetch_atftp dnsmasq 69)
+    p=$("${pcmd[@]}")
+    d=$("${dcmd[@]}")
     P+=("$p") D+=("$d")
     echo "run $i: pxelab $p MiB/s, dnsmasq $d MiB/s"
   done
   PM=$(printf '%s\n' "${P[@]}" | median)
   DM=$(printf '%s\n' "${D[@]}" | median)
-  echo "median: pxelab $PM MiB/s, dnsmasq $DM MiB/s"
-  awk -v p="$PM" -v d="$DM" 'BEGIN { printf "ratio pxelab/dnsmasq (windowsize 8 asked): %.2f\n", p / d }'
+  echo "median: pxelab $PM MiB/s, dnsmasq ($(dnsmasq --version | head -1 | awk '{print $3}')) $DM MiB/s"
+  awk -v p="$PM" -v d="$DM" -v l="$label" 'BEGIN { printf "ratio pxelab/dnsmasq%s: %.2f\n", l, p / d }'
+}
+
+compare "" fetch pxelab "tftp://$SRV_ADDR:$PXELAB_PORT/big.bin" -- fetch dnsmasq "tftp://$SRV_ADDR/big.bin"
+
+if command -v atftp >/dev/null; then
+  echo
+  echo "== the same with atftp --option 'windowsize 8' --option 'blksize 1468'"
+  compare " (windowsize 8 asked)" fetch_atftp pxelab "$PXELAB_PORT" -- fetch_atftp dnsmasq 69
 else
   echo "(atftp not installed: skipping the windowsize comparison)"
 fi

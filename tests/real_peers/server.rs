@@ -130,24 +130,32 @@ fn udp_ports_bound(ns: &str) -> Vec<u16> {
         .collect()
 }
 
-fn dnsmasq_argv(lab: &Lab, host: &Host, root: &str, mode: Mode) -> Vec<String> {
+/// dnsmasq in the foreground on the test interface, DNS off, its pid and lease
+/// files named `NAME.*` in the lab's directory, logging every DHCP exchange.
+fn dnsmasq_base(lab: &Lab, name: &str) -> Vec<String> {
     let dir = lab.path().display().to_string();
-    let mut v: Vec<String> = vec![
+    vec![
         "dnsmasq".into(),
         "--no-daemon".into(),
         "--conf-file=/dev/null".into(),
         "--port=0".into(),
         format!("--interface={HOST_IFACE}"),
         "--bind-interfaces".into(),
-        format!("--pid-file={dir}/server.pid"),
-        format!("--dhcp-leasefile={dir}/server.leases"),
+        format!("--pid-file={dir}/{name}.pid"),
+        format!("--dhcp-leasefile={dir}/{name}.leases"),
         "--log-facility=-".into(),
         "--log-dhcp".into(),
+    ]
+}
+
+fn dnsmasq_argv(lab: &Lab, host: &Host, root: &str, mode: Mode) -> Vec<String> {
+    let mut v = dnsmasq_base(lab, "server");
+    v.extend([
         "--enable-tftp".into(),
         format!("--tftp-root={root}"),
         "--dhcp-userclass=set:ipxe,iPXE".into(),
         "--dhcp-match=set:efi64,option:client-arch,7".into(),
-    ];
+    ]);
     match mode {
         Mode::Full { first, last } => {
             v.push(format!("--dhcp-range={first},{last},255.255.255.0,1h"));
@@ -173,21 +181,11 @@ fn dnsmasq_argv(lab: &Lab, host: &Host, root: &str, mode: Mode) -> Vec<String> {
 /// `first..=last`, no router, no PXE options at all (the "production DHCP" of a
 /// ProxyDHCP setup). The process is named `dhcp`.
 pub fn start_plain_dhcp(lab: &mut Lab, host: &Host, first: Ipv4Addr, last: Ipv4Addr) {
-    let dir = lab.path().display().to_string();
-    let argv: Vec<String> = vec![
-        "dnsmasq".into(),
-        "--no-daemon".into(),
-        "--conf-file=/dev/null".into(),
-        "--port=0".into(),
-        format!("--interface={HOST_IFACE}"),
-        "--bind-interfaces".into(),
-        format!("--pid-file={dir}/dhcp.pid"),
-        format!("--dhcp-leasefile={dir}/dhcp.leases"),
-        "--log-facility=-".into(),
-        "--log-dhcp".into(),
+    let mut argv = dnsmasq_base(lab, "dhcp");
+    argv.extend([
         format!("--dhcp-range={first},{last},255.255.255.0,1h"),
         "--dhcp-option=3".into(),
-    ];
+    ]);
     let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
     let ns = host.ns.clone();
     lab.spawn("dhcp", &ns, &argv_ref, &[]);
