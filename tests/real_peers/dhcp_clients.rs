@@ -12,8 +12,13 @@ use super::{peers_available, report};
 const FIRST: u8 = 100;
 const LAST: u8 = 120;
 
-fn in_range(lab: &Lab, addr: Ipv4Addr) -> bool {
-    (lab.addr(FIRST)..=lab.addr(LAST)).contains(&addr)
+/// The address a client was leased must come from the server's `--range`.
+fn assert_leased_in_range(lab: &Lab, client: &str, addr: Ipv4Addr) {
+    let (first, last) = (lab.addr(FIRST), lab.addr(LAST));
+    assert!(
+        (first..=last).contains(&addr),
+        "{client} was leased {addr}, outside the --range {first}-{last}"
+    );
 }
 
 /// A lab with the server at .1 in full mode (pool .100-.120) and a client without
@@ -73,12 +78,7 @@ fn busybox_udhcpc_gets_a_lease_in_full_mode() {
             lab.proc(SERVER).tail(60)
         );
     };
-    assert!(
-        in_range(&lab, addr),
-        "udhcpc was leased {addr}, outside the --range {}-{}",
-        lab.addr(FIRST),
-        lab.addr(LAST)
-    );
+    assert_leased_in_range(&lab, "udhcpc", addr);
     assert!(
         status.is_some_and(|s| s.success()),
         "udhcpc exited with {status:?}"
@@ -143,12 +143,7 @@ fn isc_dhclient_gets_a_lease_in_full_mode() {
             lab.proc(SERVER).tail(60)
         );
     };
-    assert!(
-        in_range(&lab, addr),
-        "dhclient was leased {addr}, outside the --range {}-{}",
-        lab.addr(FIRST),
-        lab.addr(LAST)
-    );
+    assert_leased_in_range(&lab, "dhclient", addr);
     report(&format!(
         "real-peer ISC dhclient vs {which:?}: lease {addr} in {:.2} s",
         elapsed.as_secs_f64()
