@@ -1,6 +1,17 @@
-//! pxelab's deterministic simulator: the reference machines in a virtual world.
+//! pxelab's simulator: the world a PXE deployment stack lives in.
 //!
-//! For now it holds the built-in demo; the scenario engine, the firmware models and
-//! the competing servers arrive with the simulator issue.
+//! The reference stack's own sans-IO machines run here unchanged, next to
+//! models of PXE client firmware and of the servers a lab shares a segment
+//! with, on simulated L2 segments in virtual time. Randomness comes only from
+//! the scenario's seed and time only from the virtual clock, so the same
+//! scenario and seed give a byte-identical report and pcap on any machine.
 
 pub mod demo;
+pub mod engine;
+pub mod firmware;
+pub mod foreign;
+pub mod machine;
+pub mod net;
+pub mod report;
+pub mod scenario;
+pub mod world;
