@@ -2,15 +2,16 @@
 //! speaks a protocol lives in `pxelab-reference`.
 
 mod config;
+mod run;
 mod serve;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-/// A network-boot lab: a reference PXE stack and (soon) a deterministic simulator of
-/// the world it lives in.
+/// A network-boot lab: a reference PXE stack and a deterministic simulator of the
+/// world it lives in. With no command, runs the lab-vs-production scenario.
 #[derive(Debug, Parser)]
 #[command(name = "pxelab", version, about, long_about = None)]
 struct Cli {
@@ -23,39 +24,44 @@ enum Command {
     /// Run the reference PXE server (DHCP or ProxyDHCP, boot server on 4011, TFTP)
     /// on a real interface.
     Serve(serve::ServeArgs),
-    // Later: `run` (a scenario), `sweep` (many), `conform` (probe a vendor's server).
+    /// Run a scenario in the simulator and report what happened.
+    Run(run::RunArgs),
+    /// Print the JSON Schema of the scenario file format (for editors).
+    Schema,
 }
 
-/// What follows the demo when `pxelab` runs with no arguments: how to go further.
+/// What follows the default run when `pxelab` runs with no arguments.
 const NEXT_STEPS: &str = "\
-Serve real PXE clients on an interface (as root, for ports 67/69):
+That was `pxelab run lab-vs-production`. Next:
 
-    pxelab serve --interface eth1 --tftp-root /srv/tftp --range 10.0.0.100-10.0.0.199
-
-Next to an existing DHCP server, answer only PXE clients:
-
-    pxelab serve --interface eth1 --tftp-root /srv/tftp --proxy
-
-Run `pxelab serve --help` for every flag and its default.
+    pxelab run --list                       the bundled scenarios, one story each
+    pxelab run lab-vs-production-fixed      the same lab, made to work
+    pxelab run SCENARIO --pcap run.pcap     every frame, for Wireshark
+    pxelab serve --help                     the reference server on a real interface
 ";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            // The built-in demo: the reference machines booting three clients in
-            // virtual time, so a newcomer sees the stack work with nothing installed.
-            print!("{}", pxelab_simulator::demo::run());
+            // A newcomer's first run: the default scenario, then where to go next.
+            let status = run::run(run::RunArgs::default());
             println!();
             print!("{NEXT_STEPS}");
-            println!();
-            let mut cmd = Cli::command();
-            cmd.build();
-            let serve = cmd.find_subcommand_mut("serve").map(|s| s.render_usage());
-            if let Some(usage) = serve {
-                println!("{usage}");
+            status
+        }
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Schema) => {
+            match serde_json::to_string_pretty(&pxelab_simulator::scenario::schema()) {
+                Ok(s) => {
+                    println!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("pxelab schema: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            ExitCode::SUCCESS
         }
         Some(Command::Serve(args)) => {
             init_logging();

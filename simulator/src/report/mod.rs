@@ -1,1 +1,206 @@
-//! (filled in by issue 4 work in progress)
+//! What a run found, in the forms people read: text for a terminal, JSON for
+//! tools, JUnit XML for CI systems.
+//!
+//! A report holds no wall-clock time and no host detail: the same scenario and
+//! seed print byte-identical reports on any machine, which is what lets CI keep
+//! them as snapshots.
+
+mod junit;
+mod text;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::net::NetStats;
+
+pub use junit::to_junit;
+pub use text::to_text;
+
+/// The whole outcome of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its one-line summary.
+    pub summary: String,
+    /// The seed the run used.
+    pub seed: u64,
+    /// Virtual time when the run ended.
+    pub ended_at: Time,
+    /// Why it ended.
+    pub end: EndReason,
+    /// Per fleet, in scenario order.
+    pub fleets: Vec<FleetReport>,
+    /// Per server, in scenario order.
+    pub servers: Vec<ServerReport>,
+    /// What the run noticed (conflicts, loops, identity problems).
+    pub findings: Vec<Finding>,
+    /// The scenario's `[[expect]]` entries, checked.
+    pub expectations: Vec<ExpectationResult>,
+    /// One line per client when the scenario is small enough to read them.
+    pub clients: Vec<ClientLine>,
+    /// Traffic totals.
+    pub network: NetStats,
+    /// Simulation events processed.
+    pub events: u64,
+}
+
+impl Report {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|e| e.passed)
+    }
+
+    /// The report as pretty JSON (field names are stable: see docs/report.md).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// A virtual time, serialised as seconds with microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Time(pub Duration);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Whole microseconds keep the JSON free of float noise across platforms.
+        s.serialize_f64(self.0.as_micros() as f64 / 1e6)
+    }
+}
+
+impl std::fmt::Display for Time {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        write!(f, "{}.{:03}s", ms / 1000, ms % 1000)
+    }
+}
+
+/// Why the run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    /// Every client reached an outcome.
+    AllClientsDone,
+    /// The scenario's `duration_s` ran out first.
+    TimeLimit,
+    /// Nothing was left to happen.
+    Quiet,
+}
+
+/// One fleet's outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetReport {
+    /// Fleet name.
+    pub name: String,
+    /// Firmware profile id.
+    pub profile: String,
+    /// Quirk ids enabled.
+    pub quirks: Vec<String>,
+    /// Clients in the fleet.
+    pub count: u32,
+    /// Clients that booted (their final NBP runs).
+    pub booted: u32,
+    /// Booted clients per server name.
+    pub booted_from: BTreeMap<String, u32>,
+    /// Booted clients per final file.
+    pub booted_files: BTreeMap<String, u32>,
+    /// Failed clients per error code (`PXE-E51`, …).
+    pub errors: BTreeMap<String, u32>,
+    /// Clients stopped in a boot loop.
+    pub looping: u32,
+    /// Clients with no outcome when the run ended.
+    pub unfinished: u32,
+    /// Power-on to boot, over booted clients.
+    pub boot_time: Option<Spread>,
+}
+
+/// Median, 95th percentile and maximum of a set of durations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median.
+    pub p50: Time,
+    /// 95th percentile (nearest rank).
+    pub p95: Time,
+    /// Largest.
+    pub max: Time,
+}
+
+impl Spread {
+    /// The spread of `values`, or `None` when there are none.
+    pub fn of(mut values: Vec<Duration>) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        let rank = |p: usize| values[((values.len() * p).div_ceil(100)).max(1) - 1];
+        Some(Spread {
+            p50: Time(rank(50)),
+            p95: Time(rank(95)),
+            max: Time(values[values.len() - 1]),
+        })
+    }
+}
+
+/// What one server did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerReport {
+    /// Server name.
+    pub name: String,
+    /// `reference (full)`, `reference (proxy)`, `dhcp`, `dhcp-pxe`, `rogue`.
+    pub kind: String,
+    /// Its address.
+    pub address: String,
+    /// Answers sent, by kind (`offer`, `ack`, `proxy-offer`, `boot-ack`, `nak`).
+    pub answers: BTreeMap<String, u64>,
+    /// Requests it chose not to answer.
+    pub ignored: u64,
+    /// Time from a client's DHCPDISCOVER to this server's offer reaching it.
+    pub offer_latency: Option<Spread>,
+    /// TFTP transfers by outcome (`completed`, `size probe`, `timed out`, …).
+    pub tftp: BTreeMap<String, u64>,
+    /// File bytes its TFTP sent (retransmissions included).
+    pub tftp_bytes: u64,
+    /// Clients that booted from it.
+    pub booted_clients: u32,
+}
+
+/// Something the run noticed that a user should know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable kind id (`boot-loop`, `competing-pxe-servers`, …).
+    pub kind: String,
+    /// One sentence.
+    pub message: String,
+    /// Supporting lines (the cycle, the servers, the clients).
+    pub detail: Vec<String>,
+}
+
+/// One `[[expect]]` of the scenario, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectationResult {
+    /// Line of the scenario file it comes from.
+    pub line: usize,
+    /// The expectation in words.
+    pub expectation: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was observed.
+    pub observed: String,
+}
+
+/// One client's story in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientLine {
+    /// `fleet#index`.
+    pub name: String,
+    /// Its MAC.
+    pub mac: String,
+    /// The path: servers and files, in order.
+    pub path: Vec<String>,
+    /// How it ended.
+    pub outcome: String,
+    /// When.
+    pub at: Option<Time>,
+}

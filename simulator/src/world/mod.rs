@@ -1,1 +1,585 @@
-//! (filled in by issue 4 work in progress)
+//! The world a scenario describes, and the discrete-event loop that runs it.
+//!
+//! Servers (pxelab's reference machines, unchanged, and models of foreign
+//! servers) and computers (firmware models) sit on simulated segments. The loop
+//! pops the next event by (virtual time, sequence) — a frame reaching a port, a
+//! machine's timer, a power-on, a fault — feeds it to its machine, then drains
+//! that machine's transmits and events before reading its next wake-up (the
+//! single-mutation rule every driver of these machines follows).
+
+mod build;
+mod collect;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pxelab_reference::dhcp::{DhcpEvent, DhcpServer};
+use pxelab_reference::pxe::BootServer;
+use pxelab_reference::tftp::{
+    Accept, MemoryRoot, TftpEvent, TftpServer, TftpSession, TransferSummary,
+};
+use pxelab_reference::{Datagram, Instant, Transmit};
+
+use crate::engine::{Queue, stream};
+use crate::firmware::{Firmware, FirmwareEvent};
+use crate::foreign::{ForeignEvent, ForeignServer};
+use crate::machine::{Computer, Load, NbpKind, Outcome};
+use crate::net::{Arrival, NetEvent, Network, PortId, Schedule};
+use crate::report::Report;
+use crate::scenario::Scenario;
+
+pub use build::BuildError;
+
+/// How long iPXE takes from being executed to its first DHCPDISCOVER (driver
+/// and link initialisation); a round figure, it only shifts timelines.
+const IPXE_START: Duration = Duration::from_secs(1);
+/// After the last client's outcome, in-flight frames (the last TFTP ACK, a
+/// server's final event) still land before the run ends.
+const SETTLE: Duration = Duration::from_secs(2);
+const TFTP_PORT: u16 = 69;
+const DHCP_SERVER_PORT: u16 = 67;
+const PXE_PORT: u16 = 4011;
+/// First port of the range server-side TFTP sessions take their TIDs from.
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// What to run and how.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Replaces the scenario's seed.
+    pub seed: Option<u64>,
+    /// Where to write every frame of the run as a pcap.
+    pub pcap: Option<Box<dyn io::Write>>,
+}
+
+/// Builds the world of `scenario` and runs it to the end.
+pub fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, BuildError> {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let mut world = World::build(scenario, seed)?;
+    if let Some(sink) = options.pcap {
+        world.net.set_pcap(sink).map_err(BuildError::Pcap)?;
+    }
+    world.run();
+    world.net.finish().map_err(BuildError::Pcap)?;
+    Ok(world.report(scenario))
+}
+
+/// Something the loop must do at a given virtual time.
+enum Event {
+    Net(NetEvent),
+    /// A machine's timer; stale if the machine has since asked for another time.
+    Wake(Node),
+    /// A computer powers on (first boot) or starts the iPXE it loaded.
+    Start(usize),
+    /// The scenario's `[[fault]]` with this index.
+    Fault(usize),
+}
+
+/// A machine with a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Node {
+    Dhcp(usize),
+    Boot(usize),
+    Foreign(usize),
+    Session(usize, u16),
+    Computer(usize),
+}
+
+/// What answers DHCP on a server.
+enum DhcpSide {
+    Reference {
+        dhcp: Box<DhcpServer>,
+        boot: Box<BootServer>,
+        proxy: bool,
+    },
+    Foreign(Box<ForeignServer>),
+}
+
+/// A server station: a DHCP side and a TFTP server with its files.
+struct Server {
+    name: String,
+    kind: String,
+    addr: Ipv4Addr,
+    port: PortId,
+    dhcp: DhcpSide,
+    tftp: TftpServer,
+    root: MemoryRoot,
+    files: BTreeMap<String, NbpKind>,
+    sessions: HashMap<u16, Box<TftpSession>>,
+    next_tid: u16,
+    log: collect::ServerLog,
+}
+
+/// Which machine sits behind a port.
+#[derive(Debug, Clone, Copy)]
+enum Station {
+    Server(usize),
+    Computer(usize),
+}
+
+struct World {
+    seed: u64,
+    now: Instant,
+    end: Instant,
+    queue: Queue<Event>,
+    net: Network,
+    servers: Vec<Server>,
+    computers: Vec<Computer>,
+    stations: Vec<Station>,
+    by_addr: HashMap<Ipv4Addr, usize>,
+    timers: HashMap<Node, Instant>,
+    faults: Vec<(crate::scenario::FaultKind, String)>,
+    fleet_names: Vec<String>,
+    fleet_members: Vec<Vec<usize>>,
+    /// Per computer, its story step by step; kept only for small runs.
+    paths: Option<Vec<Vec<String>>>,
+    running: usize,
+    events: u64,
+    end_reason: crate::report::EndReason,
+}
+
+/// Hands the network's scheduling requests to the world's one queue.
+struct Sched<'a>(&'a mut Queue<Event>);
+
+impl Schedule for Sched<'_> {
+    fn schedule(&mut self, at: Instant, ev: NetEvent) {
+        self.0.push(at, Event::Net(ev));
+    }
+}
+
+impl World {
+    fn run(&mut self) {
+        self.end_reason = crate::report::EndReason::Quiet;
+        while let Some(at) = self.queue.peek_time() {
+            if at > self.end {
+                self.end_reason = if self.running == 0 {
+                    crate::report::EndReason::AllClientsDone
+                } else {
+                    crate::report::EndReason::TimeLimit
+                };
+                break;
+            }
+            let Some((at, event)) = self.queue.pop() else {
+                break;
+            };
+            self.now = at;
+            self.events += 1;
+            match event {
+                Event::Net(ev) => {
+                    if let Some(arrival) = self.net.handle(at, ev, &mut Sched(&mut self.queue)) {
+                        self.arrive(arrival);
+                    }
+                }
+                Event::Wake(node) => {
+                    if self.timers.get(&node) == Some(&at) {
+                        self.timers.remove(&node);
+                        self.wake(node);
+                    }
+                }
+                Event::Start(c) => self.start(c),
+                Event::Fault(i) => self.fault(i),
+            }
+        }
+        if self.running == 0 {
+            self.end_reason = crate::report::EndReason::AllClientsDone;
+        }
+        self.now = self.now.min(self.end);
+    }
+
+    fn start(&mut self, c: usize) {
+        let now = self.now;
+        let computer = &mut self.computers[c];
+        if computer.outcome.is_some() {
+            return;
+        }
+        if computer.loads.is_empty() || computer.firmware.profile().resets_link {
+            self.net.link_up(computer.port, now);
+        }
+        computer.firmware.power_on(now);
+        self.after(Node::Computer(c));
+    }
+
+    fn fault(&mut self, i: usize) {
+        use crate::scenario::FaultKind;
+        let (kind, target) = self.faults[i].clone();
+        match kind {
+            FaultKind::ServerDown | FaultKind::ServerUp => {
+                if let Some(s) = self.servers.iter().position(|s| s.name == target) {
+                    let port = self.servers[s].port;
+                    self.net.set_down(port, kind == FaultKind::ServerDown);
+                }
+            }
+            FaultKind::FleetLinkDown | FaultKind::FleetLinkUp => {
+                let down = kind == FaultKind::FleetLinkDown;
+                let ports: Vec<PortId> = self
+                    .fleet_index(&target)
+                    .map(|f| {
+                        self.fleet_members[f]
+                            .iter()
+                            .map(|&c| self.computers[c].port)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for port in ports {
+                    self.net.set_down(port, down);
+                    if !down {
+                        self.net.link_up(port, self.now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fleet_index(&self, name: &str) -> Option<usize> {
+        self.fleet_names.iter().position(|n| n == name)
+    }
+
+    fn wake(&mut self, node: Node) {
+        let now = self.now;
+        match node {
+            Node::Dhcp(s) => {
+                if let DhcpSide::Reference { dhcp, .. } = &mut self.servers[s].dhcp {
+                    dhcp.handle_timeout(now);
+                }
+            }
+            Node::Boot(s) => {
+                if let DhcpSide::Reference { boot, .. } = &mut self.servers[s].dhcp {
+                    boot.handle_timeout(now);
+                }
+            }
+            Node::Foreign(s) => {
+                if let DhcpSide::Foreign(f) = &mut self.servers[s].dhcp {
+                    f.handle_timeout(now);
+                }
+            }
+            Node::Session(s, tid) => {
+                if let Some(session) = self.servers[s].sessions.get_mut(&tid) {
+                    session.handle_timeout(now);
+                }
+            }
+            Node::Computer(c) => {
+                if self.computers[c].outcome.is_none() {
+                    self.computers[c].firmware.handle_timeout(now);
+                }
+            }
+        }
+        self.after(node);
+    }
+
+    /// A datagram (or an ARP failure) reached a machine.
+    fn arrive(&mut self, arrival: Arrival) {
+        let now = self.now;
+        match arrival {
+            Arrival::Unreachable { port, ip } => {
+                if let Some(Station::Computer(c)) = self.stations.get(port.0 as usize).copied()
+                    && self.computers[c].outcome.is_none()
+                {
+                    self.computers[c].firmware.handle_unreachable(now, ip);
+                    self.after(Node::Computer(c));
+                }
+            }
+            Arrival::Datagram {
+                to,
+                src,
+                dst,
+                src_mac,
+                payload,
+            } => {
+                let dgram = Datagram {
+                    src,
+                    dst,
+                    src_mac,
+                    payload: &payload,
+                };
+                match self.stations.get(to.0 as usize).copied() {
+                    Some(Station::Computer(c)) => {
+                        if self.computers[c].outcome.is_none() {
+                            self.computers[c].firmware.handle_datagram(now, dgram);
+                            self.after(Node::Computer(c));
+                        }
+                    }
+                    Some(Station::Server(s)) => self.server_receive(s, dgram),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn server_receive(&mut self, s: usize, dgram: Datagram<'_>) {
+        let now = self.now;
+        let server = &mut self.servers[s];
+        match (dgram.dst.port(), &mut server.dhcp) {
+            (DHCP_SERVER_PORT, DhcpSide::Reference { dhcp, .. }) => {
+                dhcp.handle_datagram(now, dgram);
+                self.after(Node::Dhcp(s));
+            }
+            (PXE_PORT, DhcpSide::Reference { boot, .. }) => {
+                boot.handle_datagram(now, dgram);
+                self.after(Node::Boot(s));
+            }
+            (DHCP_SERVER_PORT, DhcpSide::Foreign(f)) => {
+                f.handle_datagram(now, dgram);
+                self.after(Node::Foreign(s));
+            }
+            (TFTP_PORT, _) => match server.tftp.accept(now, dgram, &server.root) {
+                Accept::Session(session) => {
+                    let tid = server.allocate_tid();
+                    server.sessions.insert(tid, session);
+                    self.after(Node::Session(s, tid));
+                }
+                Accept::Reply(mut t) => {
+                    let tid = server.allocate_tid();
+                    t.src.set_port(tid);
+                    let port = server.port;
+                    self.send(port, t);
+                }
+                Accept::Ignore => {}
+            },
+            (tid, _) => {
+                if let Some(session) = server.sessions.get_mut(&tid) {
+                    session.handle_datagram(now, dgram);
+                    self.after(Node::Session(s, tid));
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, from: PortId, t: Transmit) {
+        self.net.send(self.now, from, t, &mut Sched(&mut self.queue));
+    }
+
+    /// The single-mutation rule: drain transmits and events, then re-arm the timer.
+    fn after(&mut self, node: Node) {
+        let now = self.now;
+        let next = match node {
+            Node::Dhcp(s) | Node::Boot(s) | Node::Foreign(s) => {
+                let port = self.servers[s].port;
+                let mut out = Vec::new();
+                let mut dhcp_events: Vec<DhcpEvent> = Vec::new();
+                let mut foreign_events: Vec<ForeignEvent> = Vec::new();
+                let next = match (&mut self.servers[s].dhcp, node) {
+                    (DhcpSide::Reference { dhcp, .. }, Node::Dhcp(_)) => {
+                        out.extend(std::iter::from_fn(|| dhcp.poll_transmit()));
+                        dhcp_events.extend(std::iter::from_fn(|| dhcp.poll_event()));
+                        dhcp.poll_timeout()
+                    }
+                    (DhcpSide::Reference { boot, .. }, Node::Boot(_)) => {
+                        out.extend(std::iter::from_fn(|| boot.poll_transmit()));
+                        dhcp_events.extend(std::iter::from_fn(|| boot.poll_event()));
+                        boot.poll_timeout()
+                    }
+                    (DhcpSide::Foreign(f), _) => {
+                        out.extend(std::iter::from_fn(|| f.poll_transmit()));
+                        foreign_events.extend(std::iter::from_fn(|| f.poll_event()));
+                        f.poll_timeout()
+                    }
+                    _ => None,
+                };
+                for t in out {
+                    self.send(port, t);
+                }
+                let log = &mut self.servers[s].log;
+                for e in dhcp_events {
+                    log.reference_event(&e);
+                }
+                for e in foreign_events {
+                    log.foreign_event(&e);
+                }
+                next
+            }
+            Node::Session(s, tid) => {
+                let server = &mut self.servers[s];
+                let port = server.port;
+                let Some(session) = server.sessions.get_mut(&tid) else {
+                    return;
+                };
+                let mut out = Vec::new();
+                while let Some(mut t) = session.poll_transmit() {
+                    // Port 0 is "the session's own socket": its TID.
+                    if t.src.port() == 0 {
+                        t.src.set_port(tid);
+                    }
+                    out.push(t);
+                }
+                let mut finished: Vec<TransferSummary> = Vec::new();
+                while let Some(TftpEvent::Finished(summary)) = session.poll_event() {
+                    finished.push(summary);
+                }
+                let next = if session.is_finished() {
+                    server.sessions.remove(&tid);
+                    None
+                } else {
+                    session.poll_timeout()
+                };
+                for summary in &finished {
+                    self.servers[s].log.transfer(summary);
+                }
+                for t in out {
+                    self.send(port, t);
+                }
+                next
+            }
+            Node::Computer(c) => {
+                let port = self.computers[c].port;
+                let mut out = Vec::new();
+                let mut events = Vec::new();
+                {
+                    let fw = &mut self.computers[c].firmware;
+                    out.extend(std::iter::from_fn(|| fw.poll_transmit()));
+                    events.extend(std::iter::from_fn(|| fw.poll_event()));
+                }
+                for t in out {
+                    self.send(port, t);
+                }
+                for e in events {
+                    self.firmware_event(c, e);
+                }
+                if self.computers[c].outcome.is_some() {
+                    None
+                } else {
+                    self.computers[c].firmware.poll_timeout()
+                }
+            }
+        };
+        match next {
+            Some(t) => {
+                let t = t.max(now);
+                if self.timers.insert(node, t) != Some(t) {
+                    self.queue.push(t, Event::Wake(node));
+                }
+            }
+            None => {
+                self.timers.remove(&node);
+            }
+        }
+    }
+
+    fn firmware_event(&mut self, c: usize, event: FirmwareEvent) {
+        let now = self.now;
+        match &event {
+            FirmwareEvent::Discover { .. } => {
+                self.computers[c].last_discover = Some(now);
+            }
+            FirmwareEvent::Offer { server, .. } => {
+                if let (Some(&s), Some(sent)) =
+                    (self.by_addr.get(server), self.computers[c].last_discover)
+                {
+                    self.servers[s].log.offer_latency(now - sent);
+                }
+            }
+            FirmwareEvent::Bound { ip, server } => {
+                let port = self.computers[c].port;
+                self.net.set_ip(port, Some(*ip));
+                self.computers[c].leased_from = Some(*server);
+            }
+            FirmwareEvent::Loaded {
+                tftp_server, file, ..
+            } => {
+                let server = self.by_addr.get(tftp_server).copied();
+                let kind = server
+                    .and_then(|s| self.servers[s].files.get(file).copied())
+                    .unwrap_or_else(|| NbpKind::guess(file));
+                self.execute(c, server, file.clone(), kind);
+            }
+            FirmwareEvent::Failed { error, detail } => {
+                self.finish(
+                    c,
+                    Outcome::Failed {
+                        error: *error,
+                        detail: detail.clone(),
+                        at: now,
+                    },
+                );
+            }
+            _ => {}
+        }
+        if self.paths.is_some()
+            && let Some(step) = collect::step(&event, |ip| self.server_name(ip))
+            && let Some(paths) = &mut self.paths
+        {
+            paths[c].push(step);
+        }
+    }
+
+    /// A server's name for an address, or the address itself.
+    fn server_name(&self, ip: Ipv4Addr) -> String {
+        self.by_addr
+            .get(&ip)
+            .map_or_else(|| ip.to_string(), |&s| self.servers[s].name.clone())
+    }
+
+    /// The firmware hands control to the NBP it loaded.
+    fn execute(&mut self, c: usize, server: Option<usize>, file: String, kind: NbpKind) {
+        let now = self.now;
+        let load = Load {
+            server,
+            file: file.clone(),
+            at: now,
+        };
+        if let Some(looping) = self.computers[c].record_load(load) {
+            return self.finish(c, looping);
+        }
+        match kind {
+            NbpKind::Script | NbpKind::Loader => self.finish(
+                c,
+                Outcome::Booted {
+                    server,
+                    file,
+                    at: now,
+                },
+            ),
+            NbpKind::Ipxe => {
+                let computer = &mut self.computers[c];
+                let profile = Arc::new(computer.firmware.profile().ipxe_chained());
+                let rng = stream(
+                    self.seed,
+                    &format!("firmware:{}:{}", computer.fleet, computer.index),
+                    computer.loads.len() as u64,
+                );
+                computer.firmware = Firmware::new(
+                    profile,
+                    crate::firmware::Identity {
+                        mac: computer.mac,
+                        uuid: computer.uuid,
+                    },
+                    rng,
+                );
+                // iPXE starts without the ROM's lease: it asks again.
+                self.net.set_ip(computer.port, None);
+                self.timers.remove(&Node::Computer(c));
+                self.queue.push(now + IPXE_START, Event::Start(c));
+            }
+        }
+    }
+
+    fn finish(&mut self, c: usize, outcome: Outcome) {
+        let computer = &mut self.computers[c];
+        if computer.outcome.is_some() {
+            return;
+        }
+        computer.outcome = Some(outcome);
+        self.running -= 1;
+        if self.running == 0 {
+            self.end = self.end.min(self.now + SETTLE);
+        }
+    }
+}
+
+impl Server {
+    /// A fresh TID for a session, from the ephemeral range, skipping live ones.
+    fn allocate_tid(&mut self) -> u16 {
+        loop {
+            let tid = self.next_tid;
+            self.next_tid = if tid == u16::MAX {
+                EPHEMERAL_FIRST
+            } else {
+                tid + 1
+            };
+            if !self.sessions.contains_key(&tid) {
+                return tid;
+            }
+        }
+    }
+}

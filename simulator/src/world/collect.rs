@@ -1,0 +1,479 @@
+//! Turning what happened into a [`Report`]: counts per fleet and server,
+//! findings, and the scenario's expectations checked against them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use pxelab_reference::dhcp::{DhcpEvent, DhcpEventKind};
+use pxelab_reference::tftp::TransferSummary;
+
+use super::World;
+use crate::firmware::FirmwareEvent;
+use crate::foreign::{ForeignEvent, ForeignEventKind};
+use crate::machine::Outcome;
+use crate::report::{
+    ClientLine, ExpectationResult, Finding, FleetReport, Report, ServerReport, Spread, Time,
+};
+use crate::scenario::{Count, Expect, Scenario};
+
+/// Runs with at most this many clients list every client's path.
+pub(super) const MAX_CLIENT_LINES: usize = 24;
+
+/// What a server did, gathered as it happens.
+#[derive(Debug, Default)]
+pub(super) struct ServerLog {
+    answers: BTreeMap<String, u64>,
+    /// Answers that carried boot information (a boot file, a proxy offer, a
+    /// boot-server ACK): the server acts as a PXE server.
+    pxe_answers: u64,
+    /// Offers of an address: the server acts as a DHCP server.
+    address_offers: u64,
+    ignored: u64,
+    latencies: Vec<Duration>,
+    tftp: BTreeMap<String, u64>,
+    tftp_bytes: u64,
+}
+
+impl ServerLog {
+    pub(super) fn reference_event(&mut self, e: &DhcpEvent) {
+        let kind = match &e.kind {
+            DhcpEventKind::Offer => "offer",
+            DhcpEventKind::Ack => "ack",
+            DhcpEventKind::Nak(_) => "nak",
+            DhcpEventKind::Inform => "inform",
+            DhcpEventKind::Release => "release",
+            DhcpEventKind::Decline => "decline",
+            DhcpEventKind::ProxyOffer => "proxy-offer",
+            DhcpEventKind::BootAck { .. } => "boot-ack",
+            DhcpEventKind::StoreFailed(_) => "store-failed",
+            DhcpEventKind::Ignored(_) => {
+                self.ignored += 1;
+                return;
+            }
+        };
+        if matches!(e.kind, DhcpEventKind::Offer) {
+            self.address_offers += 1;
+        }
+        let pxe = matches!(
+            e.kind,
+            DhcpEventKind::ProxyOffer | DhcpEventKind::BootAck { .. }
+        ) || (matches!(e.kind, DhcpEventKind::Offer) && e.boot_file.is_some());
+        if pxe {
+            self.pxe_answers += 1;
+        }
+        *self.answers.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub(super) fn foreign_event(&mut self, e: &ForeignEvent) {
+        let kind = match &e.kind {
+            ForeignEventKind::Offer => "offer",
+            ForeignEventKind::Ack => "ack",
+            ForeignEventKind::Nak => "nak",
+            ForeignEventKind::Ignored(_) => {
+                self.ignored += 1;
+                return;
+            }
+        };
+        if matches!(e.kind, ForeignEventKind::Offer) {
+            self.address_offers += 1;
+            if e.boot_file.is_some() {
+                self.pxe_answers += 1;
+            }
+        }
+        *self.answers.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub(super) fn transfer(&mut self, s: &TransferSummary) {
+        *self.tftp.entry(s.outcome.to_string()).or_default() += 1;
+        self.tftp_bytes += s.bytes_sent;
+    }
+
+    pub(super) fn offer_latency(&mut self, d: Duration) {
+        self.latencies.push(d);
+    }
+}
+
+/// One step of a client's path, for the per-client lines of small runs.
+pub(super) fn step(event: &FirmwareEvent, name: impl Fn(Ipv4Addr) -> String) -> Option<String> {
+    match event {
+        FirmwareEvent::Bound { ip, server } => Some(format!("DHCP {ip} from {}", name(*server))),
+        FirmwareEvent::BootServerRequest { server, port } => {
+            Some(format!("boot server {}:{port}", name(*server)))
+        }
+        FirmwareEvent::Loaded {
+            tftp_server, file, ..
+        } => Some(format!("TFTP {file} from {}", name(*tftp_server))),
+        _ => None,
+    }
+}
+
+impl World {
+    pub(super) fn report(&self, sc: &Scenario) -> Report {
+        let server_name = |s: Option<usize>| {
+            s.map_or_else(|| "an unknown server".to_string(), |s| self.servers[s].name.clone())
+        };
+        let mut fleets = Vec::new();
+        for (f, spec) in sc.fleets.iter().enumerate() {
+            let mut r = FleetReport {
+                name: spec.name.clone(),
+                profile: spec.profile.clone(),
+                quirks: spec.quirks.iter().map(|q| q.id().to_string()).collect(),
+                count: spec.count,
+                booted: 0,
+                booted_from: BTreeMap::new(),
+                booted_files: BTreeMap::new(),
+                errors: BTreeMap::new(),
+                looping: 0,
+                unfinished: 0,
+                boot_time: None,
+            };
+            let mut times = Vec::new();
+            for &c in &self.fleet_members[f] {
+                let computer = &self.computers[c];
+                match &computer.outcome {
+                    Some(Outcome::Booted { server, file, at }) => {
+                        r.booted += 1;
+                        *r.booted_from.entry(server_name(*server)).or_default() += 1;
+                        *r.booted_files.entry(file.clone()).or_default() += 1;
+                        times.push(*at - computer.powered_on);
+                    }
+                    Some(Outcome::Failed { error, .. }) => {
+                        *r.errors.entry(error.code().to_string()).or_default() += 1;
+                    }
+                    Some(Outcome::Looping { .. }) => r.looping += 1,
+                    None => r.unfinished += 1,
+                }
+            }
+            r.boot_time = Spread::of(times);
+            fleets.push(r);
+        }
+
+        let servers = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(s, server)| ServerReport {
+                name: server.name.clone(),
+                kind: server.kind.clone(),
+                address: server.addr.to_string(),
+                answers: server.log.answers.clone(),
+                ignored: server.log.ignored,
+                offer_latency: Spread::of(server.log.latencies.clone()),
+                tftp: server.log.tftp.clone(),
+                tftp_bytes: server.log.tftp_bytes,
+                booted_clients: self
+                    .computers
+                    .iter()
+                    .filter(|c| {
+                        matches!(c.outcome, Some(Outcome::Booted { server: Some(x), .. }) if x == s)
+                    })
+                    .count() as u32,
+            })
+            .collect();
+
+        let findings = self.findings(sc, &fleets);
+        let expectations = sc
+            .expects
+            .iter()
+            .map(|e| check(e, &fleets, &findings))
+            .collect();
+        let clients = self.client_lines(sc);
+        Report {
+            scenario: sc.name.clone(),
+            summary: sc.summary.clone(),
+            seed: self.seed,
+            ended_at: Time(self.now.since_start()),
+            end: self.end_reason,
+            fleets,
+            servers,
+            findings,
+            expectations,
+            clients,
+            network: self.net.stats().clone(),
+            events: self.events,
+        }
+    }
+
+    fn findings(&self, sc: &Scenario, fleets: &[FleetReport]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        // Several servers answering on one segment: the lab-versus-production story.
+        for segment in &sc.segments {
+            let on_segment: Vec<usize> = sc
+                .servers
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.segment == segment.name)
+                .map(|(i, _)| i)
+                .collect();
+            let fleets_here: Vec<&FleetReport> = sc
+                .fleets
+                .iter()
+                .zip(fleets)
+                .filter(|(f, _)| f.segment == segment.name)
+                .map(|(_, r)| r)
+                .collect();
+            let choices = fleets_here
+                .iter()
+                .filter_map(|f| {
+                    let (server, n) = f.booted_from.iter().max_by_key(|(_, n)| **n)?;
+                    Some(format!("{n}/{} {} clients chose {server}", f.count, f.name))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            for (kind, what, pick) in [
+                (
+                    "competing-pxe-servers",
+                    "PXE servers",
+                    (|l: &ServerLog| l.pxe_answers > 0) as fn(&ServerLog) -> bool,
+                ),
+                (
+                    "competing-dhcp-servers",
+                    "DHCP servers",
+                    (|l: &ServerLog| l.address_offers > 0) as fn(&ServerLog) -> bool,
+                ),
+            ] {
+                let answering: Vec<&str> = on_segment
+                    .iter()
+                    .filter(|&&s| pick(&self.servers[s].log))
+                    .map(|&s| self.servers[s].name.as_str())
+                    .collect();
+                if answering.len() < 2 {
+                    continue;
+                }
+                let mut message = format!(
+                    "{} {what} answer on {} ({})",
+                    answering.len(),
+                    segment.subnet,
+                    answering.join(", ")
+                );
+                if !choices.is_empty() {
+                    let _ = write!(message, " and {choices}");
+                }
+                out.push(Finding {
+                    kind: kind.to_string(),
+                    message,
+                    detail: Vec::new(),
+                });
+            }
+        }
+
+        // Boot loops, one finding per fleet and cycle.
+        let mut loops: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+        for (c, computer) in self.computers.iter().enumerate() {
+            if let Some(Outcome::Looping { cycle, .. }) = &computer.outcome {
+                let text = cycle
+                    .iter()
+                    .map(|(s, file)| format!("{file} from {}", self.name_of(*s)))
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                loops.entry((computer.fleet, text)).or_default().push(c);
+            }
+        }
+        for ((f, cycle), members) in loops {
+            let first = members
+                .iter()
+                .filter_map(|&c| match &self.computers[c].outcome {
+                    Some(Outcome::Looping {
+                        first_at, repeats, ..
+                    }) => Some((*first_at, *repeats, c)),
+                    _ => None,
+                })
+                .min();
+            let mut detail = vec![format!("cycle: {cycle} → (again)")];
+            if let Some((at, repeats, c)) = first {
+                detail.push(format!(
+                    "first seen at {} on {}; each machine was stopped after {repeats} turns",
+                    Time(at.since_start()),
+                    self.client_name(c),
+                ));
+            }
+            out.push(Finding {
+                kind: "boot-loop".to_string(),
+                message: format!(
+                    "{}/{} clients of fleet {} loop: {cycle}",
+                    members.len(),
+                    sc.fleets[f].count,
+                    sc.fleets[f].name
+                ),
+                detail,
+            });
+        }
+
+        // Identities a server cannot trust (research Q7).
+        let mut by_uuid: BTreeMap<[u8; 16], Vec<usize>> = BTreeMap::new();
+        for (c, computer) in self.computers.iter().enumerate() {
+            if let Some(u) = computer.uuid {
+                by_uuid.entry(u).or_default().push(c);
+            }
+        }
+        for (uuid, members) in by_uuid {
+            let placeholder = uuid == [0; 16] || uuid == [0xff; 16];
+            if members.len() < 2 && !placeholder {
+                continue;
+            }
+            let fleets: BTreeSet<&str> = members
+                .iter()
+                .map(|&c| sc.fleets[self.computers[c].fleet].name.as_str())
+                .collect();
+            let what = if placeholder {
+                "a placeholder SMBIOS UUID"
+            } else {
+                "one SMBIOS UUID"
+            };
+            out.push(Finding {
+                kind: "duplicate-uuid".to_string(),
+                message: format!(
+                    "{} clients ({}) share {what} {}: a server must match them by MAC",
+                    members.len(),
+                    fleets.into_iter().collect::<Vec<_>>().join(", "),
+                    format_uuid(&uuid)
+                ),
+                detail: Vec::new(),
+            });
+        }
+        out
+    }
+
+    fn name_of(&self, s: Option<usize>) -> String {
+        s.map_or_else(|| "an unknown server".to_string(), |s| self.servers[s].name.clone())
+    }
+
+    fn client_name(&self, c: usize) -> String {
+        let computer = &self.computers[c];
+        format!("{}#{}", self.fleet_names[computer.fleet], computer.index)
+    }
+
+    fn client_lines(&self, _sc: &Scenario) -> Vec<ClientLine> {
+        let Some(paths) = &self.paths else {
+            return Vec::new();
+        };
+        self.computers
+            .iter()
+            .enumerate()
+            .map(|(c, computer)| {
+                let (outcome, at) = match &computer.outcome {
+                    Some(Outcome::Booted { server, file, at }) => (
+                        format!("booted {file} from {}", self.name_of(*server)),
+                        Some(*at),
+                    ),
+                    Some(Outcome::Failed { error, detail, at }) => {
+                        (format!("{error} ({detail})"), Some(*at))
+                    }
+                    Some(Outcome::Looping { repeats, at, .. }) => {
+                        (format!("stopped in a boot loop after {repeats} turns"), Some(*at))
+                    }
+                    None => ("still booting when the run ended".to_string(), None),
+                };
+                ClientLine {
+                    name: self.client_name(c),
+                    mac: computer.mac.to_string(),
+                    path: paths[c].clone(),
+                    outcome,
+                    at: at.map(|t| Time(t.since_start())),
+                }
+            })
+            .collect()
+    }
+}
+
+fn format_uuid(u: &[u8; 16]) -> String {
+    let hex: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Checks one expectation against the outcomes.
+fn check(e: &Expect, fleets: &[FleetReport], findings: &[Finding]) -> ExpectationResult {
+    match e {
+        Expect::Fleet {
+            line,
+            fleet,
+            booted,
+            booted_from,
+            error,
+        } => {
+            let Some(r) = fleets.iter().find(|f| &f.name == fleet) else {
+                return ExpectationResult {
+                    line: *line,
+                    expectation: format!("fleet {fleet}"),
+                    passed: false,
+                    observed: "no such fleet".to_string(),
+                };
+            };
+            let mut wants = Vec::new();
+            let mut passed = true;
+            if let Some(count) = booted {
+                wants.push(format!("{count} booted"));
+                passed &= match count {
+                    Count::All => r.booted == r.count,
+                    Count::None => r.booted == 0,
+                    Count::Exactly(n) => r.booted == *n,
+                    Count::AtLeast(n) => r.booted >= *n,
+                    Count::AtMost(n) => r.booted <= *n,
+                };
+            }
+            if let Some(server) = booted_from {
+                wants.push(format!("booted from {server}"));
+                passed &= r.booted > 0 && r.booted_from.get(server) == Some(&r.booted);
+            }
+            if let Some(code) = error {
+                wants.push(format!("failures show {code}"));
+                let failed: u32 = r.errors.values().sum();
+                passed &= failed > 0 && r.errors.get(code) == Some(&failed);
+            }
+            let from = if r.booted_from.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = r
+                    .booted_from
+                    .iter()
+                    .map(|(s, n)| format!("{n} from {s}"))
+                    .collect();
+                format!(" ({})", list.join(", "))
+            };
+            let mut observed = format!("{}/{} booted{from}", r.booted, r.count);
+            if !r.errors.is_empty() {
+                let list: Vec<String> = r.errors.iter().map(|(c, n)| format!("{n} {c}")).collect();
+                let _ = write!(observed, ", failed: {}", list.join(", "));
+            }
+            if r.looping > 0 {
+                let _ = write!(observed, ", {} looping", r.looping);
+            }
+            if r.unfinished > 0 {
+                let _ = write!(observed, ", {} unfinished", r.unfinished);
+            }
+            ExpectationResult {
+                line: *line,
+                expectation: format!("fleet {fleet}: {}", wants.join(", ")),
+                passed,
+                observed,
+            }
+        }
+        Expect::Finding {
+            line,
+            finding,
+            present,
+        } => {
+            let kind = finding.to_string();
+            let n = findings.iter().filter(|f| f.kind == kind).count();
+            ExpectationResult {
+                line: *line,
+                expectation: if *present {
+                    format!("finding {kind} present")
+                } else {
+                    format!("no finding {kind}")
+                },
+                passed: (n > 0) == *present,
+                observed: format!("{n} {kind} finding(s)"),
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `pxelab run`: load a scenario (bundled or a file), run it, print the report.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use pxelab_simulator::report::{self, Report};
+use pxelab_simulator::scenario::{self, Scenario};
+use pxelab_simulator::world::{self, RunOptions};
+
+/// The scenario `pxelab run` (and `pxelab` alone) runs when none is named.
+pub const DEFAULT_SCENARIO: &str = "lab-vs-production";
+
+/// Exit status when an expectation fails.
+const EXIT_EXPECTATION_FAILED: u8 = 1;
+/// Exit status for a scenario that cannot be read, parsed or built.
+const EXIT_BAD_SCENARIO: u8 = 2;
+
+/// Flags of `pxelab run`.
+#[derive(Debug, Args, Default)]
+#[command(after_help = "\
+SCENARIO is the name of a bundled scenario (see --list) or the path of a scenario file
+(TOML; `pxelab schema` prints its JSON Schema). Without it, lab-vs-production runs.
+
+Exit status: 0 when every [[expect]] of the scenario holds, 1 when one fails (the report
+says which), 2 when the scenario cannot be read, parsed or built.
+
+Runs are deterministic: the same scenario and seed give a byte-identical report and pcap
+on any machine.
+
+Examples:
+  pxelab run --list
+  pxelab run proxydhcp-bios-uefi
+  pxelab run ipxe-chainload-loop --pcap loop.pcap
+  pxelab run my-lab.toml --seed 7 --format junit > results.xml")]
+pub struct RunArgs {
+    /// A bundled scenario's name, or a path to a scenario file.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<String>,
+
+    /// List the bundled scenarios, one line each, and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Seed for every random draw of the run (default: the scenario's `seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Write every frame of the run to this pcap file (opens in Wireshark).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+}
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: fleets, servers, findings, expectations.
+    #[default]
+    Text,
+    /// The whole report as JSON (stable field names).
+    Json,
+    /// JUnit XML: one test case per expectation and per finding.
+    Junit,
+}
+
+/// Runs `pxelab run` and returns the process exit status.
+pub fn run(args: RunArgs) -> ExitCode {
+    if args.list {
+        for b in scenario::bundled() {
+            println!("{:<26} {}", b.name, b.summary);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let name = args.scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
+    let scenario = match load(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pxelab run: {e}");
+            return ExitCode::from(EXIT_BAD_SCENARIO);
+        }
+    };
+    let pcap: Option<Box<dyn Write>> = match &args.pcap {
+        None => None,
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(Box::new(BufWriter::new(f))),
+            Err(e) => {
+                eprintln!("pxelab run: cannot create {}: {e}", path.display());
+                return ExitCode::from(EXIT_BAD_SCENARIO);
+            }
+        },
+    };
+    let options = RunOptions {
+        seed: args.seed,
+        pcap,
+    };
+    let report = match world::run(&scenario, options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pxelab run: {}: {e}", scenario.name);
+            return ExitCode::from(EXIT_BAD_SCENARIO);
+        }
+    };
+    print!("{}", render(&report, args.format));
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_EXPECTATION_FAILED)
+    }
+}
+
+/// The report in the requested format.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Text => report::to_text(report),
+        Format::Json => report.to_json() + "\n",
+        Format::Junit => report::to_junit(report),
+    }
+}
+
+/// A bundled scenario by name, else a file by path. A name that is neither gets
+/// the list of bundled names.
+fn load(name: &str) -> Result<Scenario, String> {
+    if let Some(b) = scenario::bundled().iter().find(|b| b.name == name) {
+        return Scenario::from_toml(b.source, &format!("scenarios/{}.toml", b.name))
+            .map_err(|e| e.to_string());
+    }
+    let path = PathBuf::from(name);
+    match std::fs::read_to_string(&path) {
+        Ok(src) => Scenario::from_toml(&src, name).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let names: Vec<&str> = scenario::bundled().iter().map(|b| b.name).collect();
+            Err(format!(
+                "{name:?} is neither a bundled scenario nor a file (bundled: {})",
+                names.join(", ")
+            ))
+        }
+        Err(e) => Err(format!("cannot read {name}: {e}")),
+    }
+}
