@@ -376,6 +376,9 @@ fn a_port_that_is_down_neither_sends_nor_receives() {
     lab.send(Instant::ZERO, client, broadcast(68, 67, vec![0; 300]));
     lab.send(Instant::ZERO, server, broadcast(67, 68, vec![0; 300]));
     assert!(lab.run().is_empty());
+    // The client's frame was on the wire and met the dead port; the server's
+    // never left (a host that is off sends nothing, not even to the pcap).
+    assert_eq!((lab.net.stats().frames, lab.net.stats().blocked), (1, 2));
     lab.net.set_down(server, false);
     lab.send(
         Instant::from_secs(1),

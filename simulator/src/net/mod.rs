@@ -498,29 +498,7 @@ impl Network {
     /// When a frame that left `from` at `left` reaches `to`, or `None` when it
     /// is lost on the way.
     fn arrival(&mut self, left: Instant, from: PortId, to: PortId) -> Option<Instant> {
-        let (a, b) = (&self.port(from).link, &self.port(to).link);
-        let latency = nanos(a.latency).saturating_add(nanos(b.latency));
-        let jitter = nanos(a.jitter).saturating_add(nanos(b.jitter));
-        let loss = 1.0 - (1.0 - a.loss.clamp(0.0, 1.0)) * (1.0 - b.loss.clamp(0.0, 1.0));
-        // Draw only when there is something to draw: a lossless, jitter-free
-        // network consumes no randomness, so adding such a link changes nothing else.
-        let lost = if loss >= 1.0 {
-            true
-        } else if loss > 0.0 {
-            self.rng.random::<f64>() < loss
-        } else {
-            false
-        };
-        if lost {
-            self.stats.lost += 1;
-            return None;
-        }
-        let extra = if jitter > 0 {
-            self.rng.random_range(0..=jitter)
-        } else {
-            0
-        };
-        Some(left + Duration::from_nanos(latency.saturating_add(extra)))
+        arrival(&mut self.rng, &mut self.stats, &self.ports, left, from, to)
     }
 
     /// Puts one UDP datagram on the wire towards `target`.
@@ -535,6 +513,11 @@ impl Network {
         payload: Rc<[u8]>,
         sched: &mut impl Schedule,
     ) {
+        if self.port(from).down {
+            // Host off or cable out: nothing reaches the wire, or the capture.
+            self.stats.blocked += 1;
+            return;
+        }
         let src_mac = self.port(from).mac;
         let dst_mac = match target {
             Target::Broadcast => Mac::BROADCAST,
@@ -552,8 +535,19 @@ impl Network {
         }
         let left = self.egress(now, from, frames, bytes);
         let seg = self.port(from).seg;
-        let deliver = |net: &mut Network, to: PortId, sched: &mut _| {
-            if let Some(at) = net.arrival(left, from, to) {
+        let Network {
+            rng,
+            stats,
+            ports,
+            segments,
+            by_mac,
+            ..
+        } = self;
+        let mut deliver = |to: PortId| {
+            if to == from {
+                return;
+            }
+            if let Some(at) = arrival(rng, stats, ports, left, from, to) {
                 let ev = Ev::Deliver {
                     to,
                     from,
@@ -561,35 +555,27 @@ impl Network {
                     dst,
                     payload: payload.clone(),
                 };
-                Schedule::schedule(sched, at, NetEvent(ev));
+                sched.schedule(at, NetEvent(ev));
             }
         };
         match target {
             Target::Mac(mac) => {
-                if let Some(&to) = self.by_mac.get(&(seg, mac))
-                    && to != from
-                {
-                    deliver(self, to, sched);
+                if let Some(&to) = by_mac.get(&(seg, mac)) {
+                    deliver(to);
                 }
             }
             Target::Broadcast => {
-                if let Some(to) = bootp_reply_target(dst.port(), &payload) {
-                    if let Some(&to) = self.by_mac.get(&(seg, to))
-                        && to != from
-                        && self.port(to).listening.binary_search(&dst.port()).is_ok()
+                if let Some(chaddr) = bootp_reply_target(dst.port(), &payload) {
+                    if let Some(&to) = by_mac.get(&(seg, chaddr))
+                        && ports[to.0 as usize]
+                            .listening
+                            .binary_search(&dst.port())
+                            .is_ok()
                     {
-                        deliver(self, to, sched);
+                        deliver(to);
                     }
-                    return;
-                }
-                let Some(set) = self.segments[seg.0 as usize].listeners.get(&dst.port()) else {
-                    return;
-                };
-                // Few listeners unless this is a broadcast to clients that is not
-                // a BOOTP reply (rare); a copy keeps the borrow simple.
-                let receivers: Vec<PortId> = set.iter().copied().filter(|&p| p != from).collect();
-                for to in receivers {
-                    deliver(self, to, sched);
+                } else if let Some(set) = segments[seg.0 as usize].listeners.get(&dst.port()) {
+                    set.iter().copied().for_each(deliver);
                 }
             }
         }
@@ -602,6 +588,10 @@ impl Network {
         ip: Ipv4Addr,
         sched: &mut impl Schedule,
     ) {
+        if self.port(from).down {
+            self.stats.blocked += 1;
+            return;
+        }
         self.stats.arp_requests += 1;
         let (mac, seg, sender_ip) = {
             let p = self.port(from);
@@ -732,6 +722,42 @@ impl Network {
             }
         }
     }
+}
+
+/// When a frame that left `from` at `left` reaches `to`, or `None` when it is
+/// lost on the way (counted). A free function so that a broadcast can walk the
+/// segment's listeners while drawing from the rng.
+fn arrival(
+    rng: &mut ChaCha8Rng,
+    stats: &mut NetStats,
+    ports: &[Port],
+    left: Instant,
+    from: PortId,
+    to: PortId,
+) -> Option<Instant> {
+    let (a, b) = (&ports[from.0 as usize].link, &ports[to.0 as usize].link);
+    let latency = nanos(a.latency).saturating_add(nanos(b.latency));
+    let jitter = nanos(a.jitter).saturating_add(nanos(b.jitter));
+    let loss = 1.0 - (1.0 - a.loss.clamp(0.0, 1.0)) * (1.0 - b.loss.clamp(0.0, 1.0));
+    // Draw only when there is something to draw: a lossless, jitter-free
+    // network consumes no randomness, so adding such a link changes nothing else.
+    let lost = if loss >= 1.0 {
+        true
+    } else if loss > 0.0 {
+        rng.random::<f64>() < loss
+    } else {
+        false
+    };
+    if lost {
+        stats.lost += 1;
+        return None;
+    }
+    let extra = if jitter > 0 {
+        rng.random_range(0..=jitter)
+    } else {
+        0
+    };
+    Some(left + Duration::from_nanos(latency.saturating_add(extra)))
 }
 
 /// The fast path for DHCP replies broadcast to clients: `Some(chaddr)` when
