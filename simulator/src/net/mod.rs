@@ -236,6 +236,10 @@ pub struct Network {
     arp_cache: HashMap<(PortId, Ipv4Addr), Mac>,
     arp_pending: HashMap<(PortId, Ipv4Addr), PendingArp>,
     next_arp_id: u64,
+    /// With jitter: the last arrival scheduled per (sender, receiver), so that
+    /// jitter never reorders one flow (a switched path is FIFO; a TFTP window
+    /// arriving out of order would be an artefact of the model).
+    flows: HashMap<(PortId, PortId), Instant>,
     stats: NetStats,
     pcap: Option<pcap::PcapSink>,
 }
@@ -276,6 +280,7 @@ impl Network {
             arp_cache: HashMap::new(),
             arp_pending: HashMap::new(),
             next_arp_id: 0,
+            flows: HashMap::new(),
             stats: NetStats::default(),
             pcap: None,
         }
@@ -498,7 +503,13 @@ impl Network {
     /// When a frame that left `from` at `left` reaches `to`, or `None` when it
     /// is lost on the way.
     fn arrival(&mut self, left: Instant, from: PortId, to: PortId) -> Option<Instant> {
-        arrival(&mut self.rng, &mut self.stats, &self.ports, left, from, to)
+        let links = Links {
+            rng: &mut self.rng,
+            stats: &mut self.stats,
+            flows: &mut self.flows,
+            ports: &self.ports,
+        };
+        arrival(links, left, from, to)
     }
 
     /// Puts one UDP datagram on the wire towards `target`.
@@ -541,13 +552,20 @@ impl Network {
             ports,
             segments,
             by_mac,
+            flows,
             ..
         } = self;
         let mut deliver = |to: PortId| {
             if to == from {
                 return;
             }
-            if let Some(at) = arrival(rng, stats, ports, left, from, to) {
+            let links = Links {
+                rng,
+                stats,
+                flows,
+                ports,
+            };
+            if let Some(at) = arrival(links, left, from, to) {
                 let ev = Ev::Deliver {
                     to,
                     from,
@@ -724,17 +742,24 @@ impl Network {
     }
 }
 
+/// The parts of the network a frame's journey reads and draws from, borrowed
+/// apart from the segments so that a broadcast can walk the listeners.
+struct Links<'a> {
+    rng: &'a mut ChaCha8Rng,
+    stats: &'a mut NetStats,
+    flows: &'a mut HashMap<(PortId, PortId), Instant>,
+    ports: &'a [Port],
+}
+
 /// When a frame that left `from` at `left` reaches `to`, or `None` when it is
-/// lost on the way (counted). A free function so that a broadcast can walk the
-/// segment's listeners while drawing from the rng.
-fn arrival(
-    rng: &mut ChaCha8Rng,
-    stats: &mut NetStats,
-    ports: &[Port],
-    left: Instant,
-    from: PortId,
-    to: PortId,
-) -> Option<Instant> {
+/// lost on the way (counted).
+fn arrival(l: Links<'_>, left: Instant, from: PortId, to: PortId) -> Option<Instant> {
+    let Links {
+        rng,
+        stats,
+        flows,
+        ports,
+    } = l;
     let (a, b) = (&ports[from.0 as usize].link, &ports[to.0 as usize].link);
     let latency = nanos(a.latency).saturating_add(nanos(b.latency));
     let jitter = nanos(a.jitter).saturating_add(nanos(b.jitter));
@@ -757,7 +782,15 @@ fn arrival(
     } else {
         0
     };
-    Some(left + Duration::from_nanos(latency.saturating_add(extra)))
+    let mut at = left + Duration::from_nanos(latency.saturating_add(extra));
+    if jitter > 0 {
+        // Without jitter latency is constant per pair and egress is FIFO, so
+        // order holds by itself; with it, keep the flow in order.
+        let last = flows.entry((from, to)).or_insert(Instant::ZERO);
+        at = at.max(*last);
+        *last = at;
+    }
+    Some(at)
 }
 
 /// The fast path for DHCP replies broadcast to clients: `Some(chaddr)` when
