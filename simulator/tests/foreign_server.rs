@@ -426,3 +426,33 @@ fn an_exhausted_pool_stays_silent() {
         Some(ForeignEventKind::Ignored(ForeignIgnore::PoolExhausted))
     );
 }
+
+proptest::proptest! {
+    /// Whatever arrives on UDP 67, a foreign server never panics, and answers
+    /// only with messages that parse.
+    #[test]
+    fn any_bytes_are_handled_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), cookie in proptest::prelude::any::<bool>()) {
+        let mut bytes = bytes;
+        if cookie && bytes.len() >= 240 {
+            // Make the message reach option parsing most of the time.
+            bytes[0] = 1;
+            bytes[236..240].copy_from_slice(&[99, 130, 83, 99]);
+        }
+        for kind in [ForeignKind::Dhcp, pxe(), ForeignKind::Rogue] {
+            let mut s = ForeignServer::new(config(kind));
+            s.handle_datagram(
+                Instant::ZERO,
+                Datagram {
+                    src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+                    dst: SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+                    src_mac: mac(1),
+                    payload: &bytes,
+                },
+            );
+            while let Some(t) = s.poll_transmit() {
+                proptest::prop_assert!(DhcpMessage::parse(&t.payload, ParseMode::Lax).is_ok());
+            }
+            proptest::prop_assert!(s.poll_event().is_some());
+        }
+    }
+}
