@@ -499,6 +499,9 @@ fn unicast_reaches_the_mac_owner_whatever_it_listens_on() {
     );
     assert_eq!(receivers(&lab.run()), [client]);
     assert_eq!(lab.net.port_mac(client), mac(2));
+    assert_eq!(lab.net.port_ip(server), Some(SERVER_IP));
+    assert_eq!(lab.net.port_ip(client), None);
+    assert_eq!(lab.net.segment_name(lab.seg), "lab");
 }
 
 #[test]

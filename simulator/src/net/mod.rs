@@ -199,8 +199,6 @@ impl Port {
 
 #[derive(Debug)]
 struct Segment {
-    /// Kept for reports and debugging.
-    #[allow(dead_code)]
     name: String,
     /// Per UDP port, the ports listening on it, in PortId order.
     listeners: HashMap<u16, BTreeSet<PortId>>,
@@ -218,7 +216,7 @@ struct PendingArp {
 #[derive(Clone, Copy)]
 enum Target {
     /// Every listener of the segment (or the chaddr port only, see
-    /// [`Network::bootp_reply_target`]).
+    /// [`bootp_reply_target`]).
     Broadcast,
     /// The port with this MAC (if any).
     Mac(Mac),
@@ -407,6 +405,16 @@ impl Network {
     /// The MAC of `p`.
     pub fn port_mac(&self, p: PortId) -> Mac {
         self.port(p).mac
+    }
+
+    /// The address `p` answers ARP for (its lease, else its static address).
+    pub fn port_ip(&self, p: PortId) -> Option<Ipv4Addr> {
+        self.port(p).ip
+    }
+
+    /// The name `seg` was created with.
+    pub fn segment_name(&self, seg: SegmentId) -> &str {
+        &self.segments[seg.0 as usize].name
     }
 
     /// Starts writing every frame to `sink` as a pcap (Ethernet link type,
