@@ -462,3 +462,206 @@ impl Lab {
             .join("\n")
     }
 }
+
+/// Drives one firmware by hand: crafted replies at chosen times, timers fired
+/// in between.
+pub struct Direct {
+    pub fw: Firmware,
+    pub now: Instant,
+    pub sent: Vec<(Instant, Transmit)>,
+    pub events: Vec<(Instant, FirmwareEvent)>,
+}
+
+impl Direct {
+    pub fn new(profile: Profile) -> Direct {
+        Self::with(firmware(profile))
+    }
+
+    pub fn with(fw: Firmware) -> Direct {
+        let mut d = Direct {
+            fw,
+            now: Instant::ZERO,
+            sent: Vec::new(),
+            events: Vec::new(),
+        };
+        d.fw.power_on(Instant::ZERO);
+        d.drain();
+        d
+    }
+
+    fn drain(&mut self) {
+        while let Some(t) = self.fw.poll_transmit() {
+            self.sent.push((self.now, t));
+        }
+        while let Some(e) = self.fw.poll_event() {
+            self.events.push((self.now, e));
+        }
+    }
+
+    /// Fires every timer due up to `t`, then sets the clock to `t`.
+    pub fn advance(&mut self, t: Instant) {
+        while let Some(due) = self.fw.poll_timeout() {
+            if due > t {
+                break;
+            }
+            self.now = self.now.max(due);
+            self.fw.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Delivers `msg` from `src`:`port` to the client's port 68 at `at`.
+    pub fn reply(&mut self, at: Instant, src: Ipv4Addr, port: u16, msg: &DhcpMessage) {
+        self.advance(at);
+        let payload = msg.emit();
+        let d = Datagram {
+            src: SocketAddrV4::new(src, port),
+            dst: SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
+            src_mac: Mac([2, 0, 0, 0, 0, 1]),
+            payload: &payload,
+        };
+        self.fw.handle_datagram(self.now, d);
+        self.drain();
+    }
+
+    /// The DHCP messages the client sent, parsed.
+    pub fn dhcp_sent(&self) -> Vec<(Instant, Transmit, DhcpMessage)> {
+        self.sent
+            .iter()
+            .filter(|(_, t)| t.src.port() == 68)
+            .filter_map(|(at, t)| {
+                DhcpMessage::parse(&t.payload, ParseMode::Strict)
+                    .ok()
+                    .map(|m| (*at, t.clone(), m))
+            })
+            .collect()
+    }
+
+    pub fn discovers(&self) -> Vec<(Instant, DhcpMessage)> {
+        self.dhcp_sent()
+            .into_iter()
+            .filter(|(_, _, m)| m.message_type() == Some(MessageType::Discover))
+            .map(|(at, _, m)| (at, m))
+            .collect()
+    }
+
+    pub fn xid(&self) -> u32 {
+        self.fw.xid()
+    }
+
+    pub fn failure(&self) -> Option<(pxelab_simulator::firmware::PxeError, String)> {
+        self.events.iter().find_map(|(_, e)| match e {
+            FirmwareEvent::Failed { error, detail } => Some((*error, detail.clone())),
+            _ => None,
+        })
+    }
+
+    pub fn selected(&self) -> Option<(Instant, Ipv4Addr, Option<Ipv4Addr>)> {
+        self.events.iter().find_map(|(at, e)| match e {
+            FirmwareEvent::Selected { dhcp, proxy } => Some((*at, *dhcp, *proxy)),
+            _ => None,
+        })
+    }
+
+    /// The last DHCPREQUEST's option 54.
+    pub fn requested_server(&self) -> Option<Ipv4Addr> {
+        self.dhcp_sent()
+            .into_iter()
+            .rev()
+            .find(|(_, _, m)| m.message_type() == Some(MessageType::Request))
+            .and_then(|(_, _, m)| m.server_id())
+    }
+
+    pub fn transcript(&self) -> String {
+        self.events
+            .iter()
+            .map(|(t, e)| format!("{t} {e:?}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Crafted server replies.
+pub mod craft {
+    use super::*;
+    use pxelab_reference::wire::pxe::{DiscoveryControl, PxeVendorOptions};
+
+    pub fn reply(
+        xid: u32,
+        kind: Option<MessageType>,
+        server: Ipv4Addr,
+        yiaddr: Ipv4Addr,
+    ) -> DhcpMessage {
+        let mut m = DhcpMessage {
+            op: Op::BootReply,
+            xid,
+            yiaddr,
+            ..DhcpMessage::default()
+        };
+        m.chaddr[..6].copy_from_slice(&CLIENT_MAC.0);
+        if let Some(k) = kind {
+            m.set_message_type(k);
+            m.push_option(code::SERVER_ID, server.octets());
+        }
+        m
+    }
+
+    /// A plain DHCP offer (no PXE).
+    pub fn dhcp_only(xid: u32, server: Ipv4Addr, yiaddr: Ipv4Addr) -> DhcpMessage {
+        reply(xid, Some(MessageType::Offer), server, yiaddr)
+    }
+
+    /// With siaddr + file.
+    pub fn with_file(mut m: DhcpMessage, siaddr: Ipv4Addr, file: &str) -> DhcpMessage {
+        m.siaddr = siaddr;
+        m.file = file.as_bytes().to_vec();
+        m
+    }
+
+    /// `PXEClient` echoed.
+    pub fn pxe(mut m: DhcpMessage) -> DhcpMessage {
+        m.push_option(code::VENDOR_CLASS, &b"PXEClient"[..]);
+        m
+    }
+
+    /// `PXEClient` + 43.6 = 8 + file: the PXE10 "boot this file" dialect.
+    pub fn pxe10(m: DhcpMessage, siaddr: Ipv4Addr, file: &str) -> DhcpMessage {
+        let mut m = pxe(with_file(m, siaddr, file));
+        let o = PxeVendorOptions {
+            discovery_control: Some(DiscoveryControl(8)),
+            ..PxeVendorOptions::default()
+        };
+        m.push_option(code::VENDOR_SPECIFIC, o.emit().expect("43"));
+        m
+    }
+
+    /// A ProxyDHCP offer, PXE10 dialect.
+    pub fn proxy_pxe10(xid: u32, server: Ipv4Addr, file: &str) -> DhcpMessage {
+        pxe10(
+            reply(xid, Some(MessageType::Offer), server, Ipv4Addr::UNSPECIFIED),
+            server,
+            file,
+        )
+    }
+
+    /// A ProxyDHCP offer, BINL dialect (no 43, no file).
+    pub fn proxy_binl(xid: u32, server: Ipv4Addr) -> DhcpMessage {
+        pxe(reply(
+            xid,
+            Some(MessageType::Offer),
+            server,
+            Ipv4Addr::UNSPECIFIED,
+        ))
+    }
+
+    /// Option 175.1 priority.
+    pub fn priority(mut m: DhcpMessage, p: i8) -> DhcpMessage {
+        m.push_option(code::IPXE_ENCAP, [1, 1, p as u8]);
+        m
+    }
+
+    pub fn ack_for(req_xid: u32, server: Ipv4Addr, yiaddr: Ipv4Addr) -> DhcpMessage {
+        reply(req_xid, Some(MessageType::Ack), server, yiaddr)
+    }
+}
