@@ -297,8 +297,6 @@ pub struct Lab {
     pub events: Vec<(Instant, FirmwareEvent)>,
     /// Every datagram the client sent.
     pub sent: Vec<(Instant, Transmit)>,
-    /// A hook that may rewrite or drop datagrams from hosts to the client.
-    pub filter: Option<Box<dyn FnMut(&mut Transmit) -> bool>>,
 }
 
 impl Lab {
@@ -313,7 +311,6 @@ impl Lab {
             unreachable: Vec::new(),
             events: Vec::new(),
             sent: Vec::new(),
-            filter: None,
         }
     }
 
@@ -339,12 +336,7 @@ impl Lab {
         }
         let now = self.now;
         for i in 0..self.hosts.len() {
-            for mut t in self.hosts[i].drain(now) {
-                if let Some(f) = self.filter.as_mut()
-                    && !f(&mut t)
-                {
-                    continue;
-                }
+            for t in self.hosts[i].drain(now) {
                 self.send(From::Host(i), t);
             }
         }
@@ -522,6 +514,27 @@ impl Direct {
             payload: &payload,
         };
         self.fw.handle_datagram(self.now, d);
+        self.drain();
+    }
+
+    /// Delivers a raw datagram from `src` to the client's `port` at `at`.
+    pub fn deliver(&mut self, at: Instant, src: SocketAddrV4, port: u16, payload: &[u8]) {
+        self.advance(at);
+        let dst_ip = self.fw.address().unwrap_or(Ipv4Addr::BROADCAST);
+        let d = Datagram {
+            src,
+            dst: SocketAddrV4::new(dst_ip, port),
+            src_mac: Mac([2, 0, 0, 0, 0, 1]),
+            payload,
+        };
+        self.fw.handle_datagram(self.now, d);
+        self.drain();
+    }
+
+    /// ARP for `ip` failed.
+    pub fn unreachable(&mut self, at: Instant, ip: Ipv4Addr) {
+        self.advance(at);
+        self.fw.handle_unreachable(self.now, ip);
         self.drain();
     }
 
