@@ -440,3 +440,88 @@ fn ipxe(profile: &Profile, offers: &[Offer], m: &Moment) -> Decision {
         boot,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pxelab_reference::wire::dhcp::MessageType;
+
+    fn offer(yiaddr: [u8; 4]) -> DhcpMessage {
+        let mut m = DhcpMessage {
+            yiaddr: Ipv4Addr::from(yiaddr),
+            ..DhcpMessage::default()
+        };
+        m.set_message_type(MessageType::Offer);
+        m
+    }
+
+    fn with43(mut m: DhcpMessage, o: PxeVendorOptions) -> DhcpMessage {
+        m.push_option(code::VENDOR_CLASS, &b"PXEClient"[..]);
+        m.push_option(code::VENDOR_SPECIFIC, o.emit().unwrap());
+        m
+    }
+
+    #[test]
+    fn classifies_like_edk2() {
+        let ip = [10, 0, 0, 5];
+        assert_eq!(classify(&offer(ip)), Some(OfferKind::DhcpOnly));
+        assert_eq!(classify(&offer([0; 4])), None, "a proxy must say PXEClient");
+        let mut binl = offer([0; 4]);
+        binl.push_option(code::VENDOR_CLASS, &b"PXEClient"[..]);
+        assert_eq!(classify(&binl), Some(OfferKind::ProxyBinl));
+        let menu = PxeVendorOptions {
+            menu_prompt: Some(pxelab_reference::wire::pxe::MenuPrompt {
+                timeout: 0,
+                prompt: b"PXE".to_vec(),
+            }),
+            ..PxeVendorOptions::default()
+        };
+        assert_eq!(
+            classify(&with43(offer(ip), menu)),
+            Some(OfferKind::DhcpPxe10)
+        );
+        let mtftp = PxeVendorOptions {
+            mtftp_ip: Some(Ipv4Addr::new(224, 1, 1, 1)),
+            mtftp_cport: Some(1758),
+            mtftp_sport: Some(1759),
+            mtftp_tmout: Some(1),
+            mtftp_delay: Some(2),
+            ..PxeVendorOptions::default()
+        };
+        assert_eq!(
+            classify(&with43(offer([0; 4]), mtftp.clone())),
+            Some(OfferKind::ProxyWfm11a)
+        );
+        let partial = PxeVendorOptions {
+            mtftp_delay: None,
+            ..mtftp
+        };
+        assert_eq!(
+            classify(&with43(offer(ip), partial)),
+            Some(OfferKind::DhcpBinl)
+        );
+        let mut bootp = DhcpMessage {
+            yiaddr: Ipv4Addr::from(ip),
+            ..DhcpMessage::default()
+        };
+        assert_eq!(classify(&bootp), None, "BOOTP without a file is useless");
+        bootp.file = b"pxelinux.0".to_vec();
+        assert_eq!(classify(&bootp), Some(OfferKind::Bootp));
+    }
+
+    #[test]
+    fn option_67_wins_over_the_file_field() {
+        let mut m = offer([10, 0, 0, 5]);
+        m.file = b"from-file".to_vec();
+        assert_eq!(boot_file(&m).as_deref(), Some("from-file"));
+        m.push_option(code::BOOTFILE_NAME, &b"from-67\0"[..]);
+        assert_eq!(boot_file(&m).as_deref(), Some("from-67"));
+    }
+
+    #[test]
+    fn kinds_print_in_edk2_words() {
+        assert_eq!(OfferKind::ProxyPxe10.to_string(), "Proxy PXE10");
+        assert_eq!(OfferKind::DhcpBinl.to_string(), "BINL");
+        assert_eq!(OfferKind::DhcpOnly.to_string(), "DhcpOnly");
+    }
+}

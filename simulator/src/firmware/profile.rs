@@ -125,7 +125,8 @@ fn edk2_request_list() -> Vec<u8> {
     l
 }
 
-/// iPXE's request list (dhcp.c); the R65 capture shows the 128–135 block and 175.
+/// iPXE's request list exactly as the real iPXE BIOS ROM sent it on this
+/// machine (research/real-peers.md, "What the real clients sent"; R65 agrees).
 fn ipxe_request_list() -> Vec<u8> {
     let mut l = vec![1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119];
     l.extend(128..=135);
@@ -210,9 +211,10 @@ impl Profile {
     /// EDK2's UefiPxeBcDxe on x64 (arch 7, UNDI 3.0, R14): options in
     /// PxeBcBuildDhcp4Options' order (53, 57, 55, 97, 94, 93, 60), 57 =
     /// 1472 − 8, all-zero GUID when SMBIOS is unreadable; DISCOVER at
-    /// `mPxeDhcpTimeout` {4, 8, 16, 32} (the DHCP4 driver uses the same for
-    /// REQUEST); 4011 at 1 s × 4 (`PXEBC_BOOT_REQUEST_*`); TFTP size probe then
-    /// abort (Q10), blksize 1468, windowsize 4.
+    /// `mPxeDhcpTimeout` {4, 8, 16, 32} (used for REQUEST too; OVMF collects
+    /// offers for about 4 s before its REQUEST, real-peers.md); 4011 at
+    /// 1 s × 4 (`PXEBC_BOOT_REQUEST_*`); TFTP size probe then abort (Q10),
+    /// blksize 1468, windowsize 4 (both RRQs as measured with OVMF 2022.11).
     pub fn edk2_uefi() -> Profile {
         Profile {
             id: "edk2-uefi".into(),
@@ -258,11 +260,13 @@ impl Profile {
         }
     }
 
-    /// iPXE as a BIOS ROM or `undionly.kpxe` (fingerprint R65: 93 = 0, 94 =
-    /// 1.2.1, `PXEClient:Arch:00000:UNDI:002001`, 57 = 1472, 77 = `iPXE`,
-    /// 175): DISCOVER at 1, 2, 4, 8 s (`DHCP_DISC_START/END` 1/10), 2 s proxy
-    /// wait, REQUEST 0.25…8 s, 4011 abandoned after 2 s, TFTP blksize 1432 +
-    /// tsize; it re-initialises the NIC (Q6).
+    /// iPXE as a BIOS ROM or `undionly.kpxe` (fingerprint R65 and real-peers.md:
+    /// 93 = 0, 94 = 1.2.1, `PXEClient:Arch:00000:UNDI:002001`, 57 = 1472, 77 =
+    /// `iPXE`, 175): DISCOVER at 1, 2, 4, 8 s (`DHCP_DISC_START/END` 1/10), 2 s
+    /// proxy wait checked on each offer and timer expiry (so a plain offer is
+    /// REQUESTed at +3 s, as measured in real-peers.md), REQUEST 0.25…8 s, 4011
+    /// abandoned after 2 s, TFTP `blksize 1432, tsize 0` (measured); it
+    /// re-initialises the NIC (Q6).
     pub fn ipxe() -> Profile {
         Profile {
             id: "ipxe".into(),
@@ -319,7 +323,7 @@ impl Profile {
 
     /// iPXE as loaded by firmware of this profile: same architecture, iPXE's
     /// timers, 77/175 and TFTP options; iPXE's UNDI version for the platform
-    /// (2.1 on BIOS, 3.10 on UEFI, as iPXE's per-platform defaults set it).
+    /// (2.1 on BIOS, 3.10 on UEFI: `UNDI:003010` from iPXE EFI, real-peers.md).
     /// Quirks of the loading firmware do not carry over: iPXE is other code.
     pub fn ipxe_chained(&self) -> Profile {
         let undi = if self.arch.is_bios() { (2, 1) } else { (3, 10) };
