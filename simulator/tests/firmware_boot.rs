@@ -127,3 +127,24 @@ fn legacy_rom_boots_through_proxydhcp() {
     let lab = boot(Profile::legacy_rom(), true);
     assert_loaded(&lab, "undionly.kpxe");
 }
+
+#[test]
+fn events_print_like_the_screen() {
+    let lab = boot(Profile::edk2_uefi(), true);
+    let lines: Vec<String> = lab.events.iter().map(|(_, e)| e.to_string()).collect();
+    assert!(
+        lines.contains(&"offer from 10.0.0.1: Proxy BINL".to_string()),
+        "{lines:#?}"
+    );
+    assert!(lines.contains(&"chose 10.0.0.2 with ProxyDHCP 10.0.0.1".to_string()));
+    assert!(lines.contains(&"DHCPREQUEST to 10.0.0.1:4011".to_string()));
+    assert!(lines.contains(&"loaded ipxe.efi from 10.0.0.1 (300000 bytes)".to_string()));
+    let failed = FirmwareEvent::Failed {
+        error: pxelab_simulator::firmware::PxeError::E55,
+        detail: "no DHCPACK".into(),
+    };
+    assert_eq!(
+        failed.to_string(),
+        "PXE-E55: proxyDHCP service did not reply to request on port 4011. (no DHCPACK)"
+    );
+}

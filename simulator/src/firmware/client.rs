@@ -113,6 +113,49 @@ pub enum FirmwareEvent {
     },
 }
 
+impl std::fmt::Display for FirmwareEvent {
+    /// One line for a report, in the words of the machine's screen.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FirmwareEvent::Discover { xid, attempt } => {
+                write!(f, "DHCPDISCOVER xid {xid:#010x} (try {attempt})")
+            }
+            FirmwareEvent::Offer {
+                server,
+                yiaddr,
+                kind,
+            } => {
+                if yiaddr.is_unspecified() {
+                    write!(f, "offer from {server}: {kind}")
+                } else {
+                    write!(f, "offer from {server}: {yiaddr}, {kind}")
+                }
+            }
+            FirmwareEvent::Selected { dhcp, proxy: None } => write!(f, "chose {dhcp}"),
+            FirmwareEvent::Selected {
+                dhcp,
+                proxy: Some(p),
+            } => write!(f, "chose {dhcp} with ProxyDHCP {p}"),
+            FirmwareEvent::Bound { ip, server } => write!(f, "bound {ip} from {server}"),
+            FirmwareEvent::BootServerRequest { server, port } => {
+                write!(f, "DHCPREQUEST to {server}:{port}")
+            }
+            FirmwareEvent::BootFile {
+                tftp_server,
+                file,
+                named_by,
+            } => write!(f, "boot file {file} on {tftp_server} (named by {named_by})"),
+            FirmwareEvent::Loaded {
+                tftp_server,
+                file,
+                bytes,
+            } => write!(f, "loaded {file} from {tftp_server} ({bytes} bytes)"),
+            FirmwareEvent::LocalBoot { item } => write!(f, "local boot: {item}"),
+            FirmwareEvent::Failed { error, detail } => write!(f, "{error} ({detail})"),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Phase {
     Off,
