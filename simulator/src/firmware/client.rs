@@ -207,8 +207,8 @@ pub struct Firmware {
     /// First DISCOVER of the current round.
     started: Instant,
     offers: Vec<Offer>,
-    /// Offers seen this round: (all, with an address, proxy).
-    seen: (u32, u32, u32),
+    /// Offers seen this round: (all, with an address).
+    seen: (u32, u32),
     /// Why offers were dropped, for the failure detail.
     notes: Vec<String>,
     ip: Option<Ipv4Addr>,
@@ -235,7 +235,7 @@ impl Firmware {
             deadline: None,
             started: Instant::ZERO,
             offers: Vec::new(),
-            seen: (0, 0, 0),
+            seen: (0, 0),
             notes: Vec::new(),
             ip: None,
             ack: None,
@@ -381,7 +381,7 @@ impl Firmware {
         self.xid = self.rng.next_u32();
         self.started = now;
         self.offers.clear();
-        self.seen = (0, 0, 0);
+        self.seen = (0, 0);
         self.notes.clear();
         self.ip = None;
         self.ack = None;
@@ -411,7 +411,7 @@ impl Firmware {
             return;
         };
         let Some(kind) = offer::classify(&msg) else {
-            self.notes.push(format!(
+            self.note(format!(
                 "reply from {} ignored: no address and no PXEClient",
                 src.ip()
             ));
@@ -422,9 +422,6 @@ impl Firmware {
         if kind.is_dhcp() {
             self.seen.1 += 1;
         }
-        if kind.is_proxy() || (o.msg.is_pxe_client() && kind.is_dhcp()) {
-            self.seen.2 += 1;
-        }
         self.events.push_back(FirmwareEvent::Offer {
             server: o.server,
             yiaddr: o.msg.yiaddr,
@@ -433,8 +430,7 @@ impl Firmware {
         match offer::keeps(&self.profile, &self.offers, &o) {
             Ok(()) => self.offers.push(o),
             Err(why) => {
-                self.notes
-                    .push(format!("{} offer from {}: {why}", kind, o.server));
+                self.note(format!("{} offer from {}: {why}", kind, o.server));
                 return;
             }
         }
@@ -446,6 +442,14 @@ impl Firmware {
         };
         let d = offer::decide(&self.profile, &self.offers, &m);
         self.apply(now, d);
+    }
+
+    /// Remembers why an offer was not used (once per reason: servers answer
+    /// every retransmitted DISCOVER again).
+    fn note(&mut self, why: String) {
+        if !self.notes.contains(&why) {
+            self.notes.push(why);
+        }
     }
 
     fn discovery_timeout(&mut self, now: Instant, window: usize) {
@@ -466,7 +470,7 @@ impl Firmware {
     }
 
     fn give_up_discovery(&mut self, now: Instant) {
-        let (all, dhcp, _) = self.seen;
+        let (all, dhcp) = self.seen;
         let waited = now - self.started;
         let tries = self.profile.discover_timeouts.len();
         let notes = if self.notes.is_empty() {
