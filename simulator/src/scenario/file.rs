@@ -168,7 +168,34 @@ impl JsonSchema for DelayFile {
 /// `bios_file`, `efi_file`, `ipxe_file` for `dhcp-pxe`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Server")]
+#[schemars(
+    rename = "Server",
+    extend("allOf" = [
+        {
+            "if": { "properties": { "kind": { "const": "dhcp-pxe" } }, "required": ["kind"] },
+            "then": { "required": ["pool", "bios_file", "efi_file"] }
+        },
+        {
+            "if": { "properties": { "kind": { "enum": ["dhcp", "rogue"] } }, "required": ["kind"] },
+            "then": { "required": ["pool"] }
+        },
+        {
+            "if": {
+                "properties": { "kind": { "const": "reference" }, "mode": { "const": "proxy" } },
+                "required": ["kind", "mode"]
+            },
+            "then": { "not": { "required": ["pool"] } }
+        },
+        {
+            "if": {
+                "properties": { "kind": { "const": "reference" } },
+                "required": ["kind"],
+                "not": { "required": ["mode"], "properties": { "mode": { "const": "proxy" } } }
+            },
+            "then": { "required": ["pool"] }
+        }
+    ])
+)]
 pub(crate) struct ServerFile {
     /// Unique among servers and fleets.
     #[schemars(with = "String")]
@@ -339,7 +366,10 @@ pub(crate) struct FaultFile {
 /// `finding` (with `present`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Expect")]
+#[schemars(
+    rename = "Expect",
+    extend("oneOf" = [{ "required": ["fleet"] }, { "required": ["finding"] }])
+)]
 pub(crate) struct ExpectFile {
     /// The fleet this expectation is about.
     #[serde(default)]

@@ -62,7 +62,44 @@ impl Scenario {
 /// [`Scenario::from_toml`].
 pub fn schema() -> serde_json::Value {
     let schema = schemars::schema_for!(file::ScenarioFile);
-    serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+    let mut v = serde_json::to_value(schema).unwrap_or(serde_json::Value::Null);
+    without_null(&mut v);
+    v
+}
+
+/// TOML has no null: an optional key is simply absent. schemars describes an
+/// `Option<T>` as "T or null" (JSON's view); this makes it plain "T" so an
+/// editor never proposes `null`.
+fn without_null(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            if let Some(Value::Array(alts)) = map.get_mut("anyOf") {
+                alts.retain(|a| a.get("type") != Some(&Value::String("null".into())));
+                if alts.len() == 1 {
+                    if let Some(Value::Object(only)) = alts.pop() {
+                        map.remove("anyOf");
+                        for (k, x) in only {
+                            map.entry(k).or_insert(x);
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(without_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_null),
+        _ => {}
+    }
 }
 
 /// A scenario shipped inside the binary, so `pxelab run NAME` works from any
