@@ -9,7 +9,6 @@ use std::str::FromStr;
 
 use pxelab_reference::Mac;
 use pxelab_reference::dhcp::{DhcpSettings, PoolConfig};
-use pxelab_reference::pxe::BootPolicy;
 use toml::Spanned;
 
 use super::error::{Locator, ScenarioError, did_you_mean};
@@ -21,6 +20,9 @@ use super::types::*;
 use super::{profile_ids, quirk_from_id, quirk_ids};
 
 type R<T> = Result<T, ScenarioError>;
+
+/// A kind-specific server key: its name, where it was given, the kinds it fits.
+type KindKey<'a> = (&'a str, Option<Range<usize>>, &'a [ServerKind]);
 
 /// Longest allowed run, one virtual day.
 const MAX_DURATION_S: f64 = 86_400.0;
@@ -688,7 +690,7 @@ impl Checker<'_> {
         let example_pool = || {
             let base = u32::from(subnet.addr);
             let hosts = !mask_bits(subnet.prefix);
-            let first = Ipv4Addr::from(base + (hosts / 2).max(2));
+            let first = Ipv4Addr::from(base + (hosts.div_ceil(2)).max(2));
             let last = Ipv4Addr::from(base + hosts - 1);
             format!("{first}-{last}")
         };
@@ -768,7 +770,7 @@ impl Checker<'_> {
                     .boot
                     .as_ref()
                     .map(|b| b.get_ref().clone())
-                    .unwrap_or_else(BootPolicy::default);
+                    .unwrap_or_default();
                 return Ok(Server {
                     name: s.name.get_ref().clone(),
                     segment: seg.name.clone(),
@@ -844,7 +846,7 @@ impl Checker<'_> {
         let kind = *s.kind.get_ref();
         let span = |o: &Option<Range<usize>>| o.clone();
         let first_span = |v: &[Spanned<String>]| v.first().map(|x| x.span());
-        let fields: [(&str, Option<Range<usize>>, &[ServerKind]); 13] = [
+        let fields: [KindKey<'_>; 13] = [
             (
                 "mode",
                 span(&s.mode.as_ref().map(|x| x.span())),

@@ -61,7 +61,7 @@ impl Locator<'_> {
     /// A syntax or type error from the TOML deserializer. Its message names the
     /// problem but not always the key ("invalid type: string, expected u32"), so
     /// the key path is recovered from the text at the error's span.
-    pub fn from_toml(&self, e: &toml::de::Error) -> ScenarioError {
+    pub fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
         let offset = e.span().map_or(0, |s| s.start);
         let (line, column) = self.position(offset);
         let mut message = e.message().trim_end().to_string();

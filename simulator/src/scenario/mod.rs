@@ -49,7 +49,7 @@ impl Scenario {
     /// (`scenarios/lab.toml:12:5: ...`).
     pub fn from_toml(src: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let loc = Locator { src, origin };
-        let raw: file::ScenarioFile = toml::from_str(src).map_err(|e| loc.from_toml(&e))?;
+        let raw: file::ScenarioFile = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
         check::check(raw, &loc)
     }
 }
@@ -86,12 +86,12 @@ fn without_null(v: &mut serde_json::Value) {
             }
             if let Some(Value::Array(alts)) = map.get_mut("anyOf") {
                 alts.retain(|a| a.get("type") != Some(&Value::String("null".into())));
-                if alts.len() == 1 {
-                    if let Some(Value::Object(only)) = alts.pop() {
-                        map.remove("anyOf");
-                        for (k, x) in only {
-                            map.entry(k).or_insert(x);
-                        }
+                if alts.len() == 1
+                    && let Some(Value::Object(only)) = alts.pop()
+                {
+                    map.remove("anyOf");
+                    for (k, x) in only {
+                        map.entry(k).or_insert(x);
                     }
                 }
             }
