@@ -255,6 +255,22 @@ fn bad_inputs_name_field_line_and_fix() {
             ),
             "t.toml:21:11: server[0].ignore[0]: invalid MAC address \"52:54:00:zz:00:01\": expected six hex pairs such as 52:54:00:12:34:56",
         ),
+        (
+            "bad MAC inside the reference server's dhcp table",
+            edit(
+                "kind = \"dhcp-pxe\"\npool = \"10.10.0.100-10.10.0.199\"\nbios_file = \"undionly.kpxe\"\nefi_file = \"ipxe.efi\"",
+                "kind = \"reference\"\npool = \"10.10.0.100-10.10.0.199\"\ndhcp = { deny = [\"52:54\"] }",
+            ),
+            "t.toml:19:17: server[0].dhcp.deny: invalid MAC address \"52:54\": expected six hex pairs such as 52:54:00:12:34:56",
+        ),
+        (
+            "reservation outside the subnet",
+            edit(
+                "kind = \"dhcp-pxe\"\npool = \"10.10.0.100-10.10.0.199\"\nbios_file = \"undionly.kpxe\"\nefi_file = \"ipxe.efi\"",
+                "kind = \"reference\"\npool = \"10.10.0.100-10.10.0.199\"\n[[server.dhcp.reservations]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.20.0.50\"",
+            ),
+            "t.toml:19:10: server[0].dhcp.reservations[0].ip = 10.20.0.50: not a host address of 10.10.0.0/24",
+        ),
         ("syntax error", edit("count = 12", "count = [12"), ""),
     ];
     let mut failures = Vec::new();

@@ -741,6 +741,9 @@ impl Checker<'_> {
                     }
                     _ => {}
                 }
+                if let Some(d) = &s.dhcp {
+                    self.reservations(d, &p("dhcp"), &subnet)?;
+                }
                 let mut dhcp = s
                     .dhcp
                     .as_ref()
@@ -963,6 +966,33 @@ impl Checker<'_> {
             ));
         }
         Ok(pool)
+    }
+
+    /// The reference server refuses, when it starts, a reservation outside its
+    /// subnet or given twice (`ConfigError`); saying so here points at the file.
+    fn reservations(&self, d: &Spanned<DhcpSettings>, path: &str, subnet: &Subnet) -> R<()> {
+        let rs = &d.get_ref().reservations;
+        for (j, r) in rs.iter().enumerate() {
+            let field = format!("{path}.reservations[{j}]");
+            if !subnet.is_host(r.ip) {
+                return Err(self.err(
+                    d.span(),
+                    &format!("{field}.ip"),
+                    format_args!(" = {}: not a host address of {subnet}", r.ip),
+                ));
+            }
+            if let Some(k) = rs[..j].iter().position(|o| o.ip == r.ip || o.mac == r.mac) {
+                return Err(self.err(
+                    d.span(),
+                    &field,
+                    format_args!(
+                        ": {} / {} is already reserved by {path}.reservations[{k}]",
+                        r.mac, r.ip
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn file(&self, f: &FileFile, path: &str) -> R<FileSpec> {

@@ -14,8 +14,9 @@ pub struct ScenarioError {
     pub line: usize,
     /// 1-based column, in characters.
     pub column: usize,
-    /// The field path (`fleet[1].segment`) for errors found after parsing;
-    /// `None` for syntax and type errors, whose message names the key itself.
+    /// The field path (`fleet[1].segment`). For errors of the TOML layer it is
+    /// read back from the text at the error (a best effort: `None` when the
+    /// position names no key); the message starts with it either way.
     pub field: Option<String>,
     /// What is wrong and, where possible, what would be right.
     pub message: String,
