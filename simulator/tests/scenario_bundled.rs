@@ -51,3 +51,19 @@ fn bundled_scenarios_say_what_they_expect() {
         );
     }
 }
+
+/// A scenario file added to scenarios/ but not to `bundled()` would be missing
+/// from `pxelab run --list` and from the binary.
+#[test]
+fn every_file_in_scenarios_is_bundled() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .expect("scenarios/ exists")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+        .collect();
+    on_disk.sort();
+    let mut shipped: Vec<String> = bundled().iter().map(|b| b.name.to_string()).collect();
+    shipped.sort();
+    assert_eq!(on_disk, shipped);
+}
