@@ -204,7 +204,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "booted count larger than the fleet",
             append("\n[[expect]]\nfleet = \"a\"\nbooted = \">=13\"\n"),
-            "t.toml:30:10: expect[0].booted = >=13: can never hold, fleet \"a\" has 12 client(s)",
+            "t.toml:30:10: expect[0].booted = \">=13\": can never hold, fleet \"a\" has 12 client(s)",
         ),
         (
             "expect naming an unknown server",

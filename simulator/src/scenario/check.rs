@@ -617,6 +617,15 @@ impl Checker<'_> {
         } else {
             seg.subnet
         };
+        if kind == ServerKind::Rogue && !subnet.is_host(address) {
+            return Err(self.err(
+                s.address.span(),
+                &p("address"),
+                format_args!(
+                    " = {address}: the network or broadcast address of its subnet {subnet}"
+                ),
+            ));
+        }
         if !subnet.is_host(address) {
             let why = if seg.subnet.contains(address) {
                 "the network or broadcast address"
@@ -1157,11 +1166,11 @@ impl Checker<'_> {
     }
 
     fn count(&self, v: &Spanned<CountFile>, path: &str, fleet: &str, size: u32) -> R<Count> {
+        let shown = match v.get_ref() {
+            CountFile::Number(n) => n.to_string(),
+            CountFile::Text(t) => format!("{t:?}"),
+        };
         let bad = || {
-            let shown = match v.get_ref() {
-                CountFile::Number(n) => n.to_string(),
-                CountFile::Text(t) => format!("{t:?}"),
-            };
             self.err(
                 v.span(),
                 path,
@@ -1190,7 +1199,7 @@ impl Checker<'_> {
             return Err(self.err(
                 v.span(),
                 path,
-                format_args!(" = {count}: can never hold, fleet {fleet:?} has {size} client(s)"),
+                format_args!(" = {shown}: can never hold, fleet {fleet:?} has {size} client(s)"),
             ));
         }
         Ok(count)
