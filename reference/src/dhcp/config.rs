@@ -48,6 +48,7 @@ pub enum DhcpMode {
 }
 
 /// `[dhcp]` in the config file. Every field has a default.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DhcpSettings {
@@ -68,9 +69,11 @@ pub struct DhcpSettings {
     pub known_clients_only: bool,
     /// When not empty, only these MACs are answered.
     #[serde(deserialize_with = "macs")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub allow: Vec<Mac>,
     /// These MACs are never answered (checked before `allow`).
     #[serde(deserialize_with = "macs")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub deny: Vec<Mac>,
     /// Fixed addresses by MAC.
     pub reservations: Vec<Reservation>,
@@ -141,6 +144,7 @@ impl ClientAccess {
 }
 
 /// An address pool (`[[dhcp.pools]]`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
@@ -187,11 +191,13 @@ impl FromStr for PoolConfig {
 }
 
 /// A fixed address for one MAC (`[[dhcp.reservations]]`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reservation {
     /// The client's MAC, e.g. `"52:54:00:12:34:56"`.
     #[serde(deserialize_with = "mac")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub mac: Mac,
     /// Its address. Must lie in the subnet of a pool (not necessarily its range).
     pub ip: Ipv4Addr,

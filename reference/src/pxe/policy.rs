@@ -7,6 +7,7 @@ use super::facts::{ClientFacts, arch};
 /// The boot-file policy and the optional PXE boot menu.
 ///
 /// In the `[boot]` table of `pxelab serve --config FILE`; every field has a default.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BootPolicy {
@@ -55,6 +56,7 @@ impl Default for BootPolicy {
 }
 
 /// One `[[boot.arch_overrides]]` entry.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchOverride {
@@ -66,6 +68,7 @@ pub struct ArchOverride {
 
 /// A PXE boot menu (PXE 2.1: 43.9 items, 43.10 prompt, 43.6 discovery
 /// control, 43.8 boot servers).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootMenu {
@@ -95,6 +98,7 @@ fn default_discovery_control() -> u8 {
 }
 
 /// One `[[boot.menu.items]]` entry.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MenuItem {

@@ -1,0 +1,1227 @@
+//! From the file as written to a [`Scenario`] the world can trust. Every refusal
+//! names the field path (`fleet[1].segment`), the line, what is wrong and what
+//! would be right (the valid names, the nearest one, an example value).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use pxelab_reference::Mac;
+use pxelab_reference::dhcp::{DhcpSettings, PoolConfig};
+use toml::Spanned;
+
+use super::error::{Locator, ScenarioError, did_you_mean};
+use super::file::{
+    CountFile, DelayFile, ExpectFile, FaultFile, FileFile, FleetFile, LinkFile, ScenarioFile,
+    SegmentFile, ServerFile,
+};
+use super::types::*;
+use super::{profile_ids, quirk_from_id, quirk_ids};
+
+type R<T> = Result<T, ScenarioError>;
+
+/// A kind-specific server key: its name, where it was given, the kinds it fits.
+type KindKey<'a> = (&'a str, Option<Range<usize>>, &'a [ServerKind]);
+
+/// Longest allowed run, one virtual day.
+const MAX_DURATION_S: f64 = 86_400.0;
+/// Largest fleet.
+const MAX_COUNT: u32 = 1_000_000;
+/// Largest TFTP file, 256 MiB.
+const MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+
+pub(super) fn check(f: ScenarioFile, loc: &Locator<'_>) -> R<Scenario> {
+    let name = f.name.get_ref();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(loc.at(
+            f.name.span(),
+            "name",
+            format_args!(" = {name:?}: use lowercase letters, digits and '-' only (it is typed as `pxelab run NAME`)"),
+        ));
+    }
+    let summary = f.summary.get_ref();
+    if summary.trim().is_empty() || summary.contains('\n') {
+        return Err(loc.at(
+            f.summary.span(),
+            "summary",
+            ": give one non-empty line (it is what `pxelab run --list` shows)",
+        ));
+    }
+    let duration_s = match &f.duration_s {
+        None => 600.0,
+        Some(d) => {
+            let v = *d.get_ref();
+            if !(v > 0.0 && v <= MAX_DURATION_S) {
+                return Err(loc.at(
+                    d.span(),
+                    "duration_s",
+                    format_args!(" = {v}: must be > 0 and <= {MAX_DURATION_S} (one day)"),
+                ));
+            }
+            v
+        }
+    };
+
+    let ck = Checker {
+        loc,
+        duration_s,
+        segments: &f.segments,
+        servers: &f.servers,
+        fleets: &f.fleets,
+    };
+    ck.unique_names()?;
+    let segments = f
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ck.segment(i, s))
+        .collect::<R<Vec<_>>>()?;
+    if segments.is_empty() {
+        return Err(loc.at(
+            0..0,
+            "segment",
+            ": no [[segment]]: a scenario needs at least one, e.g. [[segment]] name = \"office\" subnet = \"10.10.0.0/24\"",
+        ));
+    }
+    let fleets = f
+        .fleets
+        .iter()
+        .enumerate()
+        .map(|(i, fl)| ck.fleet(i, fl, &segments))
+        .collect::<R<Vec<_>>>()?;
+    if fleets.is_empty() {
+        return Err(loc.at(
+            0..0,
+            "fleet",
+            ": no [[fleet]]: a scenario needs at least one fleet of clients",
+        ));
+    }
+    ck.macs_disjoint(&fleets)?;
+    let servers = f
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ck.server(i, s, &segments))
+        .collect::<R<Vec<_>>>()?;
+    ck.addresses_unique(&servers)?;
+    let faults = f
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, x)| ck.fault(i, x))
+        .collect::<R<Vec<_>>>()?;
+    let expects = f
+        .expects
+        .iter()
+        .enumerate()
+        .map(|(i, x)| ck.expect(i, x, &fleets))
+        .collect::<R<Vec<_>>>()?;
+
+    Ok(Scenario {
+        name: name.clone(),
+        summary: summary.clone(),
+        description: f.description,
+        seed: f.seed,
+        duration_s,
+        segments,
+        servers,
+        fleets,
+        faults,
+        expects,
+    })
+}
+
+struct Checker<'a> {
+    loc: &'a Locator<'a>,
+    duration_s: f64,
+    segments: &'a [SegmentFile],
+    servers: &'a [ServerFile],
+    fleets: &'a [FleetFile],
+}
+
+/// `"a, b, c"`, or `"none"` for an empty list.
+fn list<'s>(names: impl IntoIterator<Item = &'s str>) -> String {
+    let v: Vec<&str> = names.into_iter().collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Names that read well in reports and make stable RNG labels.
+fn valid_entity_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, field: &str, msg: impl std::fmt::Display) -> ScenarioError {
+        self.loc.at(span, field, msg)
+    }
+
+    fn segment_names(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(|s| s.name.get_ref().as_str())
+    }
+    fn server_names(&self) -> impl Iterator<Item = &str> {
+        self.servers.iter().map(|s| s.name.get_ref().as_str())
+    }
+    fn fleet_names(&self) -> impl Iterator<Item = &str> {
+        self.fleets.iter().map(|s| s.name.get_ref().as_str())
+    }
+
+    /// Segment names are unique; server and fleet names share one namespace (a
+    /// report line or a fault target names either).
+    fn unique_names(&self) -> R<()> {
+        let mut seen: BTreeMap<&str, (String, usize)> = BTreeMap::new();
+        for (i, s) in self.segments.iter().enumerate() {
+            let path = format!("segment[{i}].name");
+            self.name_ok(&s.name, &path)?;
+            if let Some((other, line)) = seen.get(s.name.get_ref().as_str()) {
+                return Err(self.err(
+                    s.name.span(),
+                    &path,
+                    format_args!(
+                        " = {:?}: already the name of {other} (line {line})",
+                        s.name.get_ref()
+                    ),
+                ));
+            }
+            seen.insert(
+                s.name.get_ref(),
+                (format!("segment[{i}]"), self.loc.line(s.name.span().start)),
+            );
+        }
+        let mut seen: BTreeMap<&str, (String, usize)> = BTreeMap::new();
+        let servers = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("server[{i}]"), &s.name));
+        let fleets = self
+            .fleets
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (format!("fleet[{i}]"), &f.name));
+        for (owner, name) in servers.chain(fleets) {
+            let path = format!("{owner}.name");
+            self.name_ok(name, &path)?;
+            if let Some((other, line)) = seen.get(name.get_ref().as_str()) {
+                return Err(self.err(
+                    name.span(),
+                    &path,
+                    format_args!(
+                        " = {:?}: already the name of {other} (line {line}); servers and fleets share one set of names",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            seen.insert(name.get_ref(), (owner, self.loc.line(name.span().start)));
+        }
+        Ok(())
+    }
+
+    fn name_ok(&self, name: &Spanned<String>, path: &str) -> R<()> {
+        if valid_entity_name(name.get_ref()) {
+            Ok(())
+        } else {
+            Err(self.err(
+                name.span(),
+                path,
+                format_args!(
+                    " = {:?}: use 1 to 64 letters, digits, '-', '_' or '.'",
+                    name.get_ref()
+                ),
+            ))
+        }
+    }
+
+    fn segment(&self, i: usize, s: &SegmentFile) -> R<Segment> {
+        let path = format!("segment[{i}]");
+        let subnet = self.subnet(&s.subnet, &format!("{path}.subnet"))?;
+        let link = match &s.link {
+            Some(l) => self.link(l, &format!("{path}.link"))?,
+            None => LinkSpec::default(),
+        };
+        Ok(Segment {
+            name: s.name.get_ref().clone(),
+            subnet,
+            link,
+        })
+    }
+
+    fn subnet(&self, v: &Spanned<String>, path: &str) -> R<Subnet> {
+        let text = v.get_ref();
+        let bad = |why: &str| self.err(v.span(), path, format_args!(" = {text:?}: {why}"));
+        let (a, p) = text.split_once('/').ok_or_else(|| {
+            bad("expected an IPv4 subnet in CIDR notation such as \"10.10.0.0/24\"")
+        })?;
+        let addr = Ipv4Addr::from_str(a.trim()).map_err(|_| {
+            bad("expected an IPv4 subnet in CIDR notation such as \"10.10.0.0/24\"")
+        })?;
+        let prefix: u8 = p
+            .trim()
+            .parse()
+            .map_err(|_| bad("the prefix length after '/' must be a number from 8 to 30"))?;
+        if !(8..=30).contains(&prefix) {
+            return Err(bad("the prefix length must be from 8 to 30"));
+        }
+        let network = Ipv4Addr::from(u32::from(addr) & mask_bits(prefix));
+        if network != addr {
+            return Err(bad(&format!(
+                "host bits are set; did you mean \"{network}/{prefix}\"?"
+            )));
+        }
+        Ok(Subnet { addr, prefix })
+    }
+
+    fn link(&self, l: &LinkFile, path: &str) -> R<LinkSpec> {
+        let non_negative = |v: &Option<Spanned<f64>>, key: &str| -> R<Option<f64>> {
+            match v {
+                None => Ok(None),
+                Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(Some(*x.get_ref())),
+                Some(x) => Err(self.err(
+                    x.span(),
+                    &format!("{path}.{key}"),
+                    format_args!(" = {}: must be a number >= 0", x.get_ref()),
+                )),
+            }
+        };
+        let latency_us = non_negative(&l.latency_us, "latency_us")?;
+        let jitter_us = non_negative(&l.jitter_us, "jitter_us")?;
+        let loss = non_negative(&l.loss, "loss")?;
+        if let (Some(v), Some(x)) = (loss, &l.loss)
+            && v > 1.0
+        {
+            return Err(self.err(
+                x.span(),
+                &format!("{path}.loss"),
+                format_args!(" = {v}: a probability from 0.0 to 1.0 (0.01 = 1 % of frames lost)"),
+            ));
+        }
+        let bandwidth_mbps = non_negative(&l.bandwidth_mbps, "bandwidth_mbps")?;
+        if let (Some(v), Some(x)) = (bandwidth_mbps, &l.bandwidth_mbps)
+            && v <= 0.0
+        {
+            return Err(self.err(
+                x.span(),
+                &format!("{path}.bandwidth_mbps"),
+                format_args!(" = {v}: must be > 0 (Mbit/s, e.g. 1000)"),
+            ));
+        }
+        let link_up_delay_s = match &l.link_up_delay_s {
+            None => None,
+            Some(d) => {
+                let field = format!("{path}.link_up_delay_s");
+                let ok = |v: f64| v.is_finite() && (0.0..=MAX_DURATION_S).contains(&v);
+                Some(match *d.get_ref() {
+                    DelayFile::Fixed(v) if ok(v) => DelaySpec::Fixed(v),
+                    DelayFile::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => {
+                        DelaySpec::Range(lo, hi)
+                    }
+                    DelayFile::Fixed(v) => {
+                        return Err(self.err(
+                            d.span(),
+                            &field,
+                            format_args!(" = {v}: seconds from 0 to {MAX_DURATION_S}"),
+                        ));
+                    }
+                    DelayFile::Range(lo, hi) => {
+                        return Err(self.err(
+                            d.span(),
+                            &field,
+                            format_args!(
+                                " = [{lo}, {hi}]: a range [lo, hi] of seconds with 0 <= lo <= hi <= {MAX_DURATION_S}"
+                            ),
+                        ));
+                    }
+                })
+            }
+        };
+        Ok(LinkSpec {
+            latency_us,
+            jitter_us,
+            loss,
+            bandwidth_mbps,
+            link_up_delay_s,
+        })
+    }
+
+    /// The segment named by `v`, with the list and the nearest name when none is.
+    fn segment_ref<'s>(
+        &self,
+        v: &Spanned<String>,
+        path: &str,
+        segs: &'s [Segment],
+    ) -> R<&'s Segment> {
+        segs.iter().find(|s| &s.name == v.get_ref()).ok_or_else(|| {
+            self.err(
+                v.span(),
+                path,
+                format_args!(
+                    " = {:?}: no such segment (segments: {}){}",
+                    v.get_ref(),
+                    list(self.segment_names()),
+                    did_you_mean(v.get_ref(), self.segment_names())
+                ),
+            )
+        })
+    }
+
+    fn fleet_ref(&self, v: &Spanned<String>, path: &str) -> R<()> {
+        if self.fleet_names().any(|n| n == v.get_ref()) {
+            return Ok(());
+        }
+        let also = if self.server_names().any(|n| n == v.get_ref()) {
+            " (that is a server)"
+        } else {
+            ""
+        };
+        Err(self.err(
+            v.span(),
+            path,
+            format_args!(
+                " = {:?}: no such fleet{also} (fleets: {}){}",
+                v.get_ref(),
+                list(self.fleet_names()),
+                did_you_mean(v.get_ref(), self.fleet_names())
+            ),
+        ))
+    }
+
+    fn server_ref(&self, v: &Spanned<String>, path: &str) -> R<()> {
+        if self.server_names().any(|n| n == v.get_ref()) {
+            return Ok(());
+        }
+        let also = if self.fleet_names().any(|n| n == v.get_ref()) {
+            " (that is a fleet)"
+        } else {
+            ""
+        };
+        Err(self.err(
+            v.span(),
+            path,
+            format_args!(
+                " = {:?}: no such server{also} (servers: {}){}",
+                v.get_ref(),
+                list(self.server_names()),
+                did_you_mean(v.get_ref(), self.server_names())
+            ),
+        ))
+    }
+
+    fn seconds(&self, v: &Option<Spanned<f64>>, path: &str, below_duration: bool) -> R<f64> {
+        let Some(x) = v else { return Ok(0.0) };
+        let s = *x.get_ref();
+        if !s.is_finite() || s < 0.0 {
+            return Err(self.err(x.span(), path, format_args!(" = {s}: seconds, >= 0")));
+        }
+        if below_duration && s >= self.duration_s {
+            return Err(self.err(
+                x.span(),
+                path,
+                format_args!(
+                    " = {s}: not before the end of the run (duration_s = {}); it would never happen",
+                    self.duration_s
+                ),
+            ));
+        }
+        Ok(s)
+    }
+
+    fn fleet(&self, i: usize, f: &FleetFile, segs: &[Segment]) -> R<Fleet> {
+        let path = format!("fleet[{i}]");
+        self.segment_ref(&f.segment, &format!("{path}.segment"), segs)?;
+        let count = *f.count.get_ref();
+        if !(1..=MAX_COUNT).contains(&count) {
+            return Err(self.err(
+                f.count.span(),
+                &format!("{path}.count"),
+                format_args!(" = {count}: a fleet has 1 to {MAX_COUNT} clients"),
+            ));
+        }
+        let profile = f.profile.get_ref();
+        if !profile_ids().contains(&profile.as_str()) {
+            return Err(self.err(
+                f.profile.span(),
+                &format!("{path}.profile"),
+                format_args!(
+                    " = {profile:?}: no such firmware profile (profiles: {}){}",
+                    list(profile_ids().iter().copied()),
+                    did_you_mean(profile, profile_ids().iter().copied())
+                ),
+            ));
+        }
+        let mut quirks = Vec::new();
+        for (j, q) in f.quirks.iter().enumerate() {
+            let qpath = format!("{path}.quirks[{j}]");
+            let Some(quirk) = quirk_from_id(q.get_ref()) else {
+                return Err(self.err(
+                    q.span(),
+                    &qpath,
+                    format_args!(
+                        " = {:?}: no such quirk (quirks: {}){}",
+                        q.get_ref(),
+                        list(quirk_ids()),
+                        did_you_mean(q.get_ref(), quirk_ids())
+                    ),
+                ));
+            };
+            if quirks.contains(&quirk) {
+                return Err(self.err(
+                    q.span(),
+                    &qpath,
+                    format_args!(" = {:?}: listed twice", q.get_ref()),
+                ));
+            }
+            quirks.push(quirk);
+        }
+        let mac_prefix = match &f.mac_prefix {
+            None => None,
+            Some(p) => Some(self.mac_prefix(p, &format!("{path}.mac_prefix"))?),
+        };
+        let fleet = Fleet {
+            name: f.name.get_ref().clone(),
+            segment: f.segment.get_ref().clone(),
+            count,
+            profile: profile.clone(),
+            quirks,
+            mac_prefix,
+            uuid: f.uuid,
+            power_on_s: self.seconds(&f.power_on_s, &format!("{path}.power_on_s"), true)?,
+            power_on_spread_s: self.seconds(
+                &f.power_on_spread_s,
+                &format!("{path}.power_on_spread_s"),
+                false,
+            )?,
+            link: f
+                .link
+                .as_ref()
+                .map(|l| self.link(l, &format!("{path}.link")))
+                .transpose()?,
+        };
+        // The index must fit in the bytes the prefix leaves.
+        if fleet.mac_prefix.is_none() && i > 0xff {
+            return Err(self.err(
+                f.name.span(),
+                &format!("{path}.mac_prefix"),
+                ": missing: the default prefix 52:54:00:<fleet number> only covers the first 256 fleets; give this fleet a mac_prefix",
+            ));
+        }
+        let prefix = fleet.prefix_bytes(i);
+        let room = 1u64 << (8 * (6 - prefix.len()));
+        if u64::from(count) > room {
+            let shown = hex_bytes(&prefix);
+            let hint = if f.mac_prefix.is_some() {
+                "use a shorter mac_prefix"
+            } else {
+                "give a shorter mac_prefix such as \"52:54\""
+            };
+            return Err(self.err(
+                f.count.span(),
+                &format!("{path}.count"),
+                format_args!(
+                    " = {count}: the MAC prefix {shown} leaves {} byte(s) for the client index, room for {room} clients; {hint}",
+                    6 - prefix.len()
+                ),
+            ));
+        }
+        Ok(fleet)
+    }
+
+    fn mac_prefix(&self, p: &Spanned<String>, path: &str) -> R<Vec<u8>> {
+        let text = p.get_ref();
+        let bytes: Option<Vec<u8>> = text
+            .split([':', '-'])
+            .map(|b| {
+                (b.len() == 2)
+                    .then(|| u8::from_str_radix(b, 16).ok())
+                    .flatten()
+            })
+            .collect();
+        match bytes {
+            Some(b) if (1..=4).contains(&b.len()) => {
+                if b[0] & 1 == 1 {
+                    return Err(self.err(
+                        p.span(),
+                        path,
+                        format_args!(
+                            " = {text:?}: the first byte is odd, which makes every MAC multicast; clients need unicast MACs (e.g. \"52:54:00:10\")"
+                        ),
+                    ));
+                }
+                Ok(b)
+            }
+            _ => Err(self.err(
+                p.span(),
+                path,
+                format_args!(" = {text:?}: expected 1 to 4 hex bytes separated by ':' such as \"52:54:00:10\""),
+            )),
+        }
+    }
+
+    /// No two fleets may share a MAC: the servers and the report tell clients
+    /// apart by MAC.
+    fn macs_disjoint(&self, fleets: &[Fleet]) -> R<()> {
+        let ranges: Vec<(u64, u64)> = fleets
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let first = mac_u64(f.mac(i, 0));
+                (first, first + u64::from(f.count) - 1)
+            })
+            .collect();
+        for (i, a) in ranges.iter().enumerate() {
+            for (j, b) in ranges.iter().enumerate().take(i) {
+                if a.0 <= b.1 && b.0 <= a.1 {
+                    let f = &self.fleets[i];
+                    let span = f.mac_prefix.as_ref().map_or(f.name.span(), |p| p.span());
+                    return Err(self.err(
+                        span,
+                        &format!("fleet[{i}].mac_prefix"),
+                        format_args!(
+                            ": MACs {}..{} overlap those of fleet {:?} ({}..{}); give one of them another mac_prefix",
+                            u64_mac(a.0),
+                            u64_mac(a.1),
+                            fleets[j].name,
+                            u64_mac(b.0),
+                            u64_mac(b.1)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn server(&self, i: usize, s: &ServerFile, segs: &[Segment]) -> R<Server> {
+        let path = format!("server[{i}]");
+        let p = |k: &str| format!("{path}.{k}");
+        let seg = self.segment_ref(&s.segment, &p("segment"), segs)?;
+        let kind = *s.kind.get_ref();
+        let address = *s.address.get_ref();
+        // A rogue brings its own addressing (a home router plugged into the lab):
+        // its address and pool need only share a subnet of the segment's size.
+        let subnet = if kind == ServerKind::Rogue {
+            Subnet {
+                addr: Ipv4Addr::from(u32::from(address) & mask_bits(seg.subnet.prefix)),
+                prefix: seg.subnet.prefix,
+            }
+        } else {
+            seg.subnet
+        };
+        if kind == ServerKind::Rogue && !subnet.is_host(address) {
+            return Err(self.err(
+                s.address.span(),
+                &p("address"),
+                format_args!(
+                    " = {address}: the network or broadcast address of its subnet {subnet}"
+                ),
+            ));
+        }
+        if !subnet.is_host(address) {
+            let why = if seg.subnet.contains(address) {
+                "the network or broadcast address"
+            } else {
+                "outside the subnet"
+            };
+            return Err(self.err(
+                s.address.span(),
+                &p("address"),
+                format_args!(
+                    " = {address}: {why} of segment {:?} ({}); use a host address such as {}",
+                    seg.name,
+                    seg.subnet,
+                    Ipv4Addr::from(u32::from(seg.subnet.addr) + 2)
+                ),
+            ));
+        }
+        self.kind_fields(s, &path)?;
+        let respond_delay_ms = s.respond_delay_ms.as_ref().map_or(0, |d| *d.get_ref());
+        let link = s
+            .link
+            .as_ref()
+            .map(|l| self.link(l, &p("link")))
+            .transpose()?;
+        let ignore = s
+            .ignore
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                Mac::from_str(m.get_ref()).map_err(|e| {
+                    self.err(
+                        m.span(),
+                        &format!("{path}.ignore[{j}]"),
+                        format_args!(": {e}"),
+                    )
+                })
+            })
+            .collect::<R<Vec<_>>>()?;
+        for (j, f) in s.ignore_fleets.iter().enumerate() {
+            self.fleet_ref(f, &format!("{path}.ignore_fleets[{j}]"))?;
+        }
+        for (j, f) in s.allow_fleets.iter().enumerate() {
+            self.fleet_ref(f, &format!("{path}.allow_fleets[{j}]"))?;
+        }
+        let files = s
+            .files
+            .iter()
+            .enumerate()
+            .map(|(j, f)| self.file(f, &format!("{path}.file[{j}]")))
+            .collect::<R<Vec<_>>>()?;
+        for (j, f) in s.files.iter().enumerate() {
+            if let Some(k) = s.files[..j]
+                .iter()
+                .position(|g| g.name.get_ref() == f.name.get_ref())
+            {
+                return Err(self.err(
+                    f.name.span(),
+                    &format!("{path}.file[{j}].name"),
+                    format_args!(
+                        " = {:?}: already listed as {path}.file[{k}]",
+                        f.name.get_ref()
+                    ),
+                ));
+            }
+        }
+
+        let pool = match &s.pool {
+            Some(v) => Some(self.pool(v, &p("pool"), &subnet, address)?),
+            None => None,
+        };
+        let example_pool = || {
+            let base = u32::from(subnet.addr);
+            let hosts = !mask_bits(subnet.prefix);
+            let first = Ipv4Addr::from(base + (hosts.div_ceil(2)).max(2));
+            let last = Ipv4Addr::from(base + hosts - 1);
+            format!("{first}-{last}")
+        };
+        let pool_required = |what: &str| {
+            self.err(
+                s.kind.span(),
+                &p("pool"),
+                format_args!(
+                    ": missing: {what} needs an address pool, e.g. pool = \"{}\"",
+                    example_pool()
+                ),
+            )
+        };
+        let foreign = |pool: Option<PoolConfig>| -> R<ForeignSpec> {
+            let pool = pool.ok_or_else(|| pool_required(&format!("kind = \"{kind}\"")))?;
+            let lease_time_s = match &s.lease_time_s {
+                None => 3600,
+                Some(v) if *v.get_ref() > 0 => *v.get_ref(),
+                Some(v) => {
+                    return Err(self.err(v.span(), &p("lease_time_s"), ": must be > 0 seconds"));
+                }
+            };
+            Ok(ForeignSpec {
+                pool: (pool.first, pool.last),
+                router: s.router.as_ref().map(|r| *r.get_ref()),
+                dns: s
+                    .dns
+                    .as_ref()
+                    .map(|d| d.get_ref().clone())
+                    .unwrap_or_default(),
+                lease_time_s,
+                stray_option60: s.stray_option60.as_ref().is_some_and(|v| *v.get_ref()),
+            })
+        };
+        let role = match kind {
+            ServerKind::Reference => {
+                let mode = s.mode.as_ref().map_or(RefMode::Full, |m| *m.get_ref());
+                match (mode, &pool, &s.pool) {
+                    (RefMode::Full, None, _) => {
+                        return Err(pool_required("a full-mode reference server"));
+                    }
+                    (RefMode::Proxy, Some(_), Some(v)) => {
+                        return Err(self.err(
+                            v.span(),
+                            &p("pool"),
+                            ": a proxy-mode server leases no addresses (PXE 2.1 ProxyDHCP); remove pool, or set mode = \"full\"",
+                        ));
+                    }
+                    _ => {}
+                }
+                if let Some(d) = &s.dhcp {
+                    self.reservations(d, &p("dhcp"), &subnet)?;
+                }
+                let mut dhcp = s
+                    .dhcp
+                    .as_ref()
+                    .map(|d| d.get_ref().clone())
+                    .unwrap_or_default();
+                if let (Some(d), Some(top)) = (&s.dhcp, &s.respond_delay_ms)
+                    && d.get_ref().respond_delay_ms != DhcpSettings::default().respond_delay_ms
+                    && d.get_ref().respond_delay_ms != *top.get_ref()
+                {
+                    return Err(self.err(
+                        top.span(),
+                        &p("respond_delay_ms"),
+                        format_args!(
+                            " = {}: dhcp.respond_delay_ms = {} says otherwise; give the delay once",
+                            top.get_ref(),
+                            d.get_ref().respond_delay_ms
+                        ),
+                    ));
+                }
+                let respond_delay_ms = if s.respond_delay_ms.is_some() {
+                    respond_delay_ms
+                } else {
+                    dhcp.respond_delay_ms
+                };
+                dhcp.respond_delay_ms = respond_delay_ms;
+                let boot = s
+                    .boot
+                    .as_ref()
+                    .map(|b| b.get_ref().clone())
+                    .unwrap_or_default();
+                return Ok(Server {
+                    name: s.name.get_ref().clone(),
+                    segment: seg.name.clone(),
+                    address,
+                    respond_delay_ms,
+                    link,
+                    ignore,
+                    ignore_fleets: names(&s.ignore_fleets),
+                    allow_fleets: names(&s.allow_fleets),
+                    files,
+                    role: ServerRole::Reference {
+                        mode,
+                        pool,
+                        dhcp,
+                        boot,
+                    },
+                });
+            }
+            ServerKind::Dhcp => ServerRole::Dhcp(foreign(pool)?),
+            ServerKind::Rogue => ServerRole::Rogue(foreign(pool)?),
+            ServerKind::DhcpPxe => {
+                let fs = foreign(pool)?;
+                let required = |v: &Option<Spanned<String>>, key: &str, eg: &str| -> R<String> {
+                    match v {
+                        Some(x) if !x.get_ref().is_empty() => Ok(x.get_ref().clone()),
+                        Some(x) => Err(self.err(x.span(), &p(key), ": must not be empty")),
+                        None => Err(self.err(
+                            s.kind.span(),
+                            &p(key),
+                            format_args!(
+                                ": missing: kind = \"dhcp-pxe\" needs {key}, e.g. {key} = \"{eg}\""
+                            ),
+                        )),
+                    }
+                };
+                let pxe = PxeSpec {
+                    next_server: s.next_server.as_ref().map(|n| *n.get_ref()),
+                    bios_file: required(&s.bios_file, "bios_file", "undionly.kpxe")?,
+                    efi_file: required(&s.efi_file, "efi_file", "ipxe.efi")?,
+                    ipxe_file: s.ipxe_file.as_ref().map(|f| f.get_ref().clone()),
+                };
+                if let Some(n) = &s.next_server {
+                    let ip = *n.get_ref();
+                    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+                        return Err(self.err(
+                            n.span(),
+                            &p("next_server"),
+                            format_args!(" = {ip}: must be a host's address (the TFTP server)"),
+                        ));
+                    }
+                }
+                ServerRole::DhcpPxe(fs, pxe)
+            }
+        };
+        Ok(Server {
+            name: s.name.get_ref().clone(),
+            segment: seg.name.clone(),
+            address,
+            respond_delay_ms,
+            link,
+            ignore,
+            ignore_fleets: names(&s.ignore_fleets),
+            allow_fleets: names(&s.allow_fleets),
+            files,
+            role,
+        })
+    }
+
+    /// A key given to a kind it does not apply to is an error, not silently
+    /// ignored: it would otherwise look as if the file configured something.
+    fn kind_fields(&self, s: &ServerFile, path: &str) -> R<()> {
+        use ServerKind::*;
+        let kind = *s.kind.get_ref();
+        let span = |o: &Option<Range<usize>>| o.clone();
+        let first_span = |v: &[Spanned<String>]| v.first().map(|x| x.span());
+        let fields: [KindKey<'_>; 13] = [
+            (
+                "mode",
+                span(&s.mode.as_ref().map(|x| x.span())),
+                &[Reference],
+            ),
+            (
+                "dhcp",
+                span(&s.dhcp.as_ref().map(|x| x.span())),
+                &[Reference],
+            ),
+            (
+                "boot",
+                span(&s.boot.as_ref().map(|x| x.span())),
+                &[Reference],
+            ),
+            ("allow_fleets", first_span(&s.allow_fleets), &[Reference]),
+            (
+                "router",
+                span(&s.router.as_ref().map(|x| x.span())),
+                &[Dhcp, DhcpPxe, Rogue],
+            ),
+            (
+                "dns",
+                span(&s.dns.as_ref().map(|x| x.span())),
+                &[Dhcp, DhcpPxe, Rogue],
+            ),
+            (
+                "lease_time_s",
+                span(&s.lease_time_s.as_ref().map(|x| x.span())),
+                &[Dhcp, DhcpPxe, Rogue],
+            ),
+            (
+                "stray_option60",
+                span(&s.stray_option60.as_ref().map(|x| x.span())),
+                &[Dhcp, DhcpPxe, Rogue],
+            ),
+            (
+                "next_server",
+                span(&s.next_server.as_ref().map(|x| x.span())),
+                &[DhcpPxe],
+            ),
+            (
+                "bios_file",
+                span(&s.bios_file.as_ref().map(|x| x.span())),
+                &[DhcpPxe],
+            ),
+            (
+                "efi_file",
+                span(&s.efi_file.as_ref().map(|x| x.span())),
+                &[DhcpPxe],
+            ),
+            (
+                "ipxe_file",
+                span(&s.ipxe_file.as_ref().map(|x| x.span())),
+                &[DhcpPxe],
+            ),
+            (
+                "file",
+                s.files.first().map(|f| f.name.span()),
+                &[Reference, DhcpPxe],
+            ),
+        ];
+        for (key, given, kinds) in fields {
+            if let Some(sp) = given
+                && !kinds.contains(&kind)
+            {
+                let for_kinds = list(kinds.iter().map(|k| k.id()));
+                let key_shown = if key == "file" {
+                    "[[server.file]]"
+                } else {
+                    key
+                };
+                return Err(self.err(
+                    sp,
+                    &format!("{path}.{key}"),
+                    format_args!(
+                        ": {key_shown} applies to kind {for_kinds} only, and this server is kind = \"{kind}\""
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn pool(
+        &self,
+        v: &Spanned<String>,
+        path: &str,
+        subnet: &Subnet,
+        server: Ipv4Addr,
+    ) -> R<PoolConfig> {
+        let pool = PoolConfig::from_str(v.get_ref())
+            .map_err(|e| self.err(v.span(), path, format_args!(": {e}")))?;
+        for end in [pool.first, pool.last] {
+            if !subnet.is_host(end) {
+                return Err(self.err(
+                    v.span(),
+                    path,
+                    format_args!(
+                        " = {:?}: {end} is not a host address of {subnet}",
+                        v.get_ref()
+                    ),
+                ));
+            }
+        }
+        if (pool.first..=pool.last).contains(&server) {
+            return Err(self.err(
+                v.span(),
+                path,
+                format_args!(
+                    " = {:?}: contains the server's own address {server}; it would lease it to a client",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(pool)
+    }
+
+    /// The reference server refuses, when it starts, a reservation outside its
+    /// subnet or given twice (`ConfigError`); saying so here points at the file.
+    fn reservations(&self, d: &Spanned<DhcpSettings>, path: &str, subnet: &Subnet) -> R<()> {
+        let rs = &d.get_ref().reservations;
+        for (j, r) in rs.iter().enumerate() {
+            let field = format!("{path}.reservations[{j}]");
+            if !subnet.is_host(r.ip) {
+                return Err(self.err(
+                    d.span(),
+                    &format!("{field}.ip"),
+                    format_args!(" = {}: not a host address of {subnet}", r.ip),
+                ));
+            }
+            if let Some(k) = rs[..j].iter().position(|o| o.ip == r.ip || o.mac == r.mac) {
+                return Err(self.err(
+                    d.span(),
+                    &field,
+                    format_args!(
+                        ": {} / {} is already reserved by {path}.reservations[{k}]",
+                        r.mac, r.ip
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&self, f: &FileFile, path: &str) -> R<FileSpec> {
+        let size = *f.size.get_ref();
+        if !(1..=MAX_FILE_SIZE).contains(&size) {
+            return Err(self.err(
+                f.size.span(),
+                &format!("{path}.size"),
+                format_args!(" = {size}: bytes, from 1 to {MAX_FILE_SIZE} (256 MiB)"),
+            ));
+        }
+        if f.name.get_ref().is_empty() {
+            return Err(self.err(
+                f.name.span(),
+                &format!("{path}.name"),
+                ": must not be empty",
+            ));
+        }
+        Ok(FileSpec {
+            name: f.name.get_ref().clone(),
+            nbp: f.nbp,
+            size,
+        })
+    }
+
+    /// Two servers on one segment with one address would split ARP answers.
+    fn addresses_unique(&self, servers: &[Server]) -> R<()> {
+        for (i, s) in servers.iter().enumerate() {
+            if let Some(j) = servers[..i]
+                .iter()
+                .position(|o| o.segment == s.segment && o.address == s.address)
+            {
+                return Err(self.err(
+                    self.servers[i].address.span(),
+                    &format!("server[{i}].address"),
+                    format_args!(
+                        " = {}: already the address of server {:?} on segment {:?}",
+                        s.address, servers[j].name, s.segment
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn fault(&self, i: usize, f: &FaultFile) -> R<Fault> {
+        let path = format!("fault[{i}]");
+        let at_s = self.seconds(&Some(f.at_s.clone()), &format!("{path}.at_s"), true)?;
+        let kind = *f.kind.get_ref();
+        let tpath = format!("{path}.target");
+        if kind.targets_server() {
+            self.server_ref(&f.target, &tpath)?;
+        } else {
+            self.fleet_ref(&f.target, &tpath)?;
+        }
+        Ok(Fault {
+            at_s,
+            kind,
+            target: f.target.get_ref().clone(),
+        })
+    }
+
+    fn expect(&self, i: usize, e: &ExpectFile, fleets: &[Fleet]) -> R<Expect> {
+        let path = format!("expect[{i}]");
+        let p = |k: &str| format!("{path}.{k}");
+        match (&e.fleet, &e.finding) {
+            (Some(fleet), None) => {
+                self.fleet_ref(fleet, &p("fleet"))?;
+                if let Some(x) = &e.present {
+                    return Err(self.err(
+                        x.span(),
+                        &p("present"),
+                        ": goes with finding = \"...\", not with fleet",
+                    ));
+                }
+                let size = fleets
+                    .iter()
+                    .find(|f| &f.name == fleet.get_ref())
+                    .map_or(0, |f| f.count);
+                let booted = e
+                    .booted
+                    .as_ref()
+                    .map(|b| self.count(b, &p("booted"), fleet.get_ref(), size))
+                    .transpose()?;
+                if let Some(b) = &e.booted_from {
+                    self.server_ref(b, &p("booted_from"))?;
+                }
+                if let Some(x) = &e.error {
+                    let code = x.get_ref();
+                    let ok = code.len() == 7
+                        && code.starts_with("PXE-E")
+                        && code[5..]
+                            .bytes()
+                            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
+                    if !ok {
+                        return Err(self.err(
+                            x.span(),
+                            &p("error"),
+                            format_args!(" = {code:?}: expected a PXE error code as the screen shows it, such as \"PXE-E51\""),
+                        ));
+                    }
+                }
+                if e.booted.is_none() && e.booted_from.is_none() && e.error.is_none() {
+                    return Err(self.err(
+                        fleet.span(),
+                        &path,
+                        ": expects nothing about the fleet; add booted, booted_from or error",
+                    ));
+                }
+                Ok(Expect::Fleet {
+                    fleet: fleet.get_ref().clone(),
+                    booted,
+                    booted_from: e.booted_from.as_ref().map(|b| b.get_ref().clone()),
+                    error: e.error.as_ref().map(|x| x.get_ref().clone()),
+                    line: self.loc.line(fleet.span().start),
+                })
+            }
+            (None, Some(finding)) => {
+                let fleet_only = [
+                    ("booted", e.booted.as_ref().map(|x| x.span())),
+                    ("booted_from", e.booted_from.as_ref().map(|x| x.span())),
+                    ("error", e.error.as_ref().map(|x| x.span())),
+                ];
+                for (key, sp) in fleet_only {
+                    if let Some(sp) = sp {
+                        return Err(self.err(
+                            sp,
+                            &p(key),
+                            ": goes with fleet = \"...\", not with finding",
+                        ));
+                    }
+                }
+                Ok(Expect::Finding {
+                    finding: *finding.get_ref(),
+                    present: e.present.as_ref().is_none_or(|x| *x.get_ref()),
+                    line: self.loc.line(finding.span().start),
+                })
+            }
+            (Some(_), Some(finding)) => Err(self.err(
+                finding.span(),
+                &p("finding"),
+                ": an [[expect]] is about a fleet or a finding, not both; split it in two",
+            )),
+            (None, None) => {
+                let first = [
+                    e.booted.as_ref().map(|x| x.span()),
+                    e.booted_from.as_ref().map(|x| x.span()),
+                    e.error.as_ref().map(|x| x.span()),
+                    e.present.as_ref().map(|x| x.span()),
+                ]
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or(0..0);
+                Err(self.err(
+                    first,
+                    &path,
+                    ": needs fleet = \"NAME\" (with booted, booted_from, error) or finding = \"KIND\"",
+                ))
+            }
+        }
+    }
+
+    fn count(&self, v: &Spanned<CountFile>, path: &str, fleet: &str, size: u32) -> R<Count> {
+        let shown = match v.get_ref() {
+            CountFile::Number(n) => n.to_string(),
+            CountFile::Text(t) => format!("{t:?}"),
+        };
+        let bad = || {
+            self.err(
+                v.span(),
+                path,
+                format_args!(
+                    " = {shown}: expected \"all\", \"none\", a number N, \">=N\" or \"<=N\""
+                ),
+            )
+        };
+        let number = |s: &str| -> R<u32> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            s.parse().map_err(|_| bad())
+        };
+        let count = match v.get_ref() {
+            CountFile::Number(n) => Count::Exactly(u32::try_from(*n).map_err(|_| bad())?),
+            CountFile::Text(t) => match t.trim() {
+                "all" => Count::All,
+                "none" => Count::None,
+                t if t.starts_with(">=") => Count::AtLeast(number(t[2..].trim())?),
+                t if t.starts_with("<=") => Count::AtMost(number(t[2..].trim())?),
+                t => Count::Exactly(number(t)?),
+            },
+        };
+        if count.minimum() > size {
+            return Err(self.err(
+                v.span(),
+                path,
+                format_args!(" = {shown}: can never hold, fleet {fleet:?} has {size} client(s)"),
+            ));
+        }
+        Ok(count)
+    }
+}
+
+fn names(v: &[Spanned<String>]) -> Vec<String> {
+    v.iter().map(|x| x.get_ref().clone()).collect()
+}
+
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn mac_u64(m: Mac) -> u64 {
+    m.0.iter().fold(0, |acc, b| (acc << 8) | u64::from(*b))
+}
+
+fn u64_mac(v: u64) -> Mac {
+    let b = v.to_be_bytes();
+    Mac([b[2], b[3], b[4], b[5], b[6], b[7]])
+}

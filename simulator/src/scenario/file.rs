@@ -1,0 +1,442 @@
+//! The scenario file exactly as written: the tables and keys of
+//! `/work/sim-scenario.md`, with `deny_unknown_fields` everywhere so a typo is an
+//! error, and `toml::Spanned` on every value a later check may refuse, so that
+//! refusal can name the line. The JSON Schema is generated from these types,
+//! which is why the server table is flat here (its shape in the file) and only
+//! becomes [`super::ServerRole`] in `check`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use pxelab_reference::dhcp::DhcpSettings;
+use pxelab_reference::pxe::BootPolicy;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use toml::Spanned;
+
+use super::types::{FaultKind, FindingKind, NbpKind, RefMode, ServerKind, UuidMode};
+
+/// A pxelab simulator scenario: segments, the servers on them, the fleets that
+/// boot, faults, and what the run must show.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "pxelab scenario")]
+pub(crate) struct ScenarioFile {
+    /// Scenario name, `[a-z0-9-]+`.
+    #[schemars(with = "String", pattern(r"^[a-z0-9-]+$"))]
+    pub name: Spanned<String>,
+    /// One line for `pxelab run --list`.
+    #[schemars(with = "String")]
+    pub summary: Spanned<String>,
+    /// The story, free text.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random stream (the CLI's `--seed` overrides it).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Virtual time limit in seconds, > 0 and <= 86400.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0, max = 86400), extend("default" = 600))]
+    pub duration_s: Option<Spanned<f64>>,
+    /// L2 segments (at least one).
+    #[serde(default, rename = "segment")]
+    pub segments: Vec<SegmentFile>,
+    /// Servers on the segments.
+    #[serde(default, rename = "server")]
+    pub servers: Vec<ServerFile>,
+    /// Fleets of PXE clients (at least one).
+    #[serde(default, rename = "fleet")]
+    pub fleets: Vec<FleetFile>,
+    /// Faults injected during the run.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultFile>,
+    /// Expectations about the outcome.
+    #[serde(default, rename = "expect")]
+    pub expects: Vec<ExpectFile>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// One `[[segment]]`: an L2 broadcast domain.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Segment")]
+pub(crate) struct SegmentFile {
+    /// Unique segment name.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// IPv4 subnet in CIDR notation, prefix 8..=30, e.g. `10.10.0.0/24`.
+    #[schemars(with = "String", pattern(r"^\d+\.\d+\.\d+\.\d+/\d+$"))]
+    pub subnet: Spanned<String>,
+    /// Default link of every port on the segment.
+    #[serde(default)]
+    pub link: Option<LinkFile>,
+}
+
+/// Link parameters; every key optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Link")]
+pub(crate) struct LinkFile {
+    /// One-way latency in microseconds (default 100).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0))]
+    pub latency_us: Option<Spanned<f64>>,
+    /// Uniform jitter in microseconds (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0))]
+    pub jitter_us: Option<Spanned<f64>>,
+    /// Frame loss probability, 0.0..=1.0 (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0, max = 1))]
+    pub loss: Option<Spanned<f64>>,
+    /// Bandwidth in Mbit/s, > 0 (default 1000).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub bandwidth_mbps: Option<Spanned<f64>>,
+    /// Seconds a port forwards nothing after link-up (spanning tree): a number,
+    /// or `[lo, hi]` drawn per port from the seed (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<DelayFile>")]
+    pub link_up_delay_s: Option<Spanned<DelayFile>>,
+}
+
+/// A number of seconds, or a `[lo, hi]` range drawn per port.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum DelayFile {
+    Fixed(f64),
+    Range(f64, f64),
+}
+
+impl<'de> Deserialize<'de> for DelayFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DelayFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds or a range [lo, hi]")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DelayFile, E> {
+                Ok(DelayFile::Fixed(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DelayFile, E> {
+                Ok(DelayFile::Fixed(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DelayFile, E> {
+                Ok(DelayFile::Fixed(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DelayFile, A::Error> {
+                let lo: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let hi: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
+                }
+                Ok(DelayFile::Range(lo, hi))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for DelayFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Delay".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Seconds: a number, or [lo, hi] drawn per port from the seed.",
+            "oneOf": [
+                { "type": "number", "minimum": 0 },
+                { "type": "array", "items": { "type": "number", "minimum": 0 },
+                  "minItems": 2, "maxItems": 2 }
+            ]
+        })
+    }
+}
+
+/// One `[[server]]`. `kind` decides which of the other keys apply: `mode`,
+/// `dhcp`, `boot`, `allow_fleets` are for `reference`; `router`, `dns`,
+/// `lease_time_s`, `stray_option60` for the foreign kinds; `next_server`,
+/// `bios_file`, `efi_file`, `ipxe_file` for `dhcp-pxe`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Server",
+    extend("allOf" = [
+        {
+            "if": { "properties": { "kind": { "const": "dhcp-pxe" } }, "required": ["kind"] },
+            "then": { "required": ["pool", "bios_file", "efi_file"] }
+        },
+        {
+            "if": { "properties": { "kind": { "enum": ["dhcp", "rogue"] } }, "required": ["kind"] },
+            "then": { "required": ["pool"] }
+        },
+        {
+            "if": {
+                "properties": { "kind": { "const": "reference" }, "mode": { "const": "proxy" } },
+                "required": ["kind", "mode"]
+            },
+            "then": { "not": { "required": ["pool"] } }
+        },
+        {
+            "if": {
+                "properties": { "kind": { "const": "reference" } },
+                "required": ["kind"],
+                "not": { "required": ["mode"], "properties": { "mode": { "const": "proxy" } } }
+            },
+            "then": { "required": ["pool"] }
+        }
+    ])
+)]
+pub(crate) struct ServerFile {
+    /// Unique among servers and fleets.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The segment it is attached to.
+    #[schemars(with = "String")]
+    pub segment: Spanned<String>,
+    /// Its static address, inside the segment's subnet.
+    #[schemars(with = "Ipv4Addr")]
+    pub address: Spanned<Ipv4Addr>,
+    /// `reference` (pxelab's server), `dhcp` (production, no PXE), `dhcp-pxe`
+    /// (production with its own boot file) or `rogue`.
+    #[schemars(with = "ServerKind")]
+    pub kind: Spanned<ServerKind>,
+    /// Delay before every reply, in milliseconds (any kind; default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub respond_delay_ms: Option<Spanned<u64>>,
+    /// Per-port override of the segment's link (keys merge over it).
+    #[serde(default)]
+    pub link: Option<LinkFile>,
+    /// reference: `full` (default) or `proxy`.
+    #[serde(default)]
+    #[schemars(with = "Option<RefMode>")]
+    pub mode: Option<Spanned<RefMode>>,
+    /// `FIRST-LAST`, inside the subnet: required for full mode and the foreign
+    /// kinds, forbidden for proxy mode.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        pattern(r"^\d+\.\d+\.\d+\.\d+-\d+\.\d+\.\d+\.\d+$")
+    )]
+    pub pool: Option<Spanned<String>>,
+    /// reference: the `[dhcp]` table of `pxelab serve --config`.
+    #[serde(default)]
+    #[schemars(with = "Option<DhcpSettings>")]
+    pub dhcp: Option<Spanned<DhcpSettings>>,
+    /// reference: the `[boot]` table of `pxelab serve --config`.
+    #[serde(default)]
+    #[schemars(with = "Option<BootPolicy>")]
+    pub boot: Option<Spanned<BootPolicy>>,
+    /// Foreign kinds: router (option 3).
+    #[serde(default)]
+    #[schemars(with = "Option<Ipv4Addr>")]
+    pub router: Option<Spanned<Ipv4Addr>>,
+    /// Foreign kinds: DNS servers (option 6).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Ipv4Addr>>")]
+    pub dns: Option<Spanned<Vec<Ipv4Addr>>>,
+    /// Foreign kinds: lease time in seconds (default 3600).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub lease_time_s: Option<Spanned<u32>>,
+    /// Foreign kinds: send option 60 "PXEClient" in offers (quirk Q4).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub stray_option60: Option<Spanned<bool>>,
+    /// dhcp-pxe: `siaddr` (default: the server's address).
+    #[serde(default)]
+    #[schemars(with = "Option<Ipv4Addr>")]
+    pub next_server: Option<Spanned<Ipv4Addr>>,
+    /// dhcp-pxe (required): boot file for BIOS clients.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub bios_file: Option<Spanned<String>>,
+    /// dhcp-pxe (required): boot file for UEFI clients.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub efi_file: Option<Spanned<String>>,
+    /// dhcp-pxe: what iPXE clients get; absent = the iPXE binary again
+    /// (the chainload loop).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ipxe_file: Option<Spanned<String>>,
+    /// MACs this server never answers.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub ignore: Vec<Spanned<String>>,
+    /// Fleets whose every MAC this server never answers.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub ignore_fleets: Vec<Spanned<String>>,
+    /// reference: only these fleets' MACs are answered (sugar for `dhcp.allow`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub allow_fleets: Vec<Spanned<String>>,
+    /// Files its TFTP serves (reference and dhcp-pxe).
+    #[serde(default, rename = "file")]
+    pub files: Vec<FileFile>,
+}
+
+/// One `[[server.file]]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "File")]
+pub(crate) struct FileFile {
+    /// TFTP path.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// `ipxe` (the client restarts as iPXE), `script` or `loader` (booted).
+    pub nbp: NbpKind,
+    /// Bytes, 1..=268435456.
+    #[schemars(with = "u64", range(min = 1, max = 268435456))]
+    pub size: Spanned<u64>,
+}
+
+/// One `[[fleet]]`: identical PXE clients.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Fleet")]
+pub(crate) struct FleetFile {
+    /// Unique among servers and fleets.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The segment its clients are on.
+    #[schemars(with = "String")]
+    pub segment: Spanned<String>,
+    /// Number of clients, 1..=1000000.
+    #[schemars(with = "u32", range(min = 1, max = 1000000))]
+    pub count: Spanned<u32>,
+    /// Firmware profile: `pxe21-bios`, `edk2-uefi`, `ipxe`, `legacy-rom`.
+    #[schemars(with = "String")]
+    pub profile: Spanned<String>,
+    /// Extra quirk ids.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub quirks: Vec<Spanned<String>>,
+    /// 1 to 4 MAC bytes such as `52:54:00:10`; the rest is the client's index.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        pattern(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){0,3}$")
+    )]
+    pub mac_prefix: Option<Spanned<String>>,
+    /// How SMBIOS UUIDs are made (default `random`).
+    #[serde(default)]
+    pub uuid: UuidMode,
+    /// First power-on, seconds (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0))]
+    pub power_on_s: Option<Spanned<f64>>,
+    /// Power-on times spread uniformly over this many seconds (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0))]
+    pub power_on_spread_s: Option<Spanned<f64>>,
+    /// Per-port override of the segment's link.
+    #[serde(default)]
+    pub link: Option<LinkFile>,
+}
+
+/// One `[[fault]]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Fault")]
+pub(crate) struct FaultFile {
+    /// When, in seconds (< duration_s).
+    #[schemars(with = "f64", range(min = 0))]
+    pub at_s: Spanned<f64>,
+    /// What happens.
+    #[schemars(with = "FaultKind")]
+    pub kind: Spanned<FaultKind>,
+    /// A server (server-*) or a fleet (fleet-*).
+    #[schemars(with = "String")]
+    pub target: Spanned<String>,
+}
+
+/// One `[[expect]]`: either `fleet` (with `booted`, `booted_from`, `error`) or
+/// `finding` (with `present`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Expect",
+    extend("oneOf" = [{ "required": ["fleet"] }, { "required": ["finding"] }])
+)]
+pub(crate) struct ExpectFile {
+    /// The fleet this expectation is about.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub fleet: Option<Spanned<String>>,
+    /// How many of the fleet booted: `all`, `none`, N, `>=N`, `<=N`.
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub booted: Option<Spanned<CountFile>>,
+    /// Every booted client booted from this server.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub booted_from: Option<Spanned<String>>,
+    /// Every failed client shows this PXE error code, e.g. `PXE-E51`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", pattern(r"^PXE-E[0-9A-F]{2}$"))]
+    pub error: Option<Spanned<String>>,
+    /// A finding kind that must be (or, with present = false, must not be) reported.
+    #[serde(default)]
+    #[schemars(with = "Option<FindingKind>")]
+    pub finding: Option<Spanned<FindingKind>>,
+    /// Default true; false = the finding must be absent.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub present: Option<Spanned<bool>>,
+}
+
+/// `booted` as written: an integer or a string.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum CountFile {
+    Number(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for CountFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CountFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"all\", \"none\", an integer, \">=N\" or \"<=N\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<CountFile, E> {
+                Ok(CountFile::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<CountFile, E> {
+                Ok(CountFile::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CountFile, E> {
+                Ok(CountFile::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for CountFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Count".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "\"all\", \"none\", N, \">=N\" or \"<=N\".",
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^(all|none|[0-9]+|>=[0-9]+|<=[0-9]+)$" }
+            ]
+        })
+    }
+}
