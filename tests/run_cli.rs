@@ -42,13 +42,14 @@ profile = "pxe21-bios"
 
 [[expect]]
 fleet = "pcs"
-booted = "all"
-booted_from = "BOOTED_FROM"
+booted = "BOOTED"
+booted_from = "lab"
 "#;
 
-fn write_small(dir: &Path, booted_from: &str) -> String {
+/// Writes SMALL expecting `booted` ("all" holds, "none" fails).
+fn write_small(dir: &Path, booted: &str) -> String {
     let path = dir.join("small.toml");
-    std::fs::write(&path, SMALL.replace("BOOTED_FROM", booted_from)).unwrap();
+    std::fs::write(&path, SMALL.replace("BOOTED", booted)).unwrap();
     path.to_string_lossy().into_owned()
 }
 
@@ -58,7 +59,10 @@ fn no_arguments_runs_lab_vs_production_and_says_what_next() {
     let out = pxelab(&[], dir.path());
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.starts_with("pxelab run lab-vs-production"), "{stdout}");
+    assert!(
+        stdout.starts_with("pxelab run lab-vs-production"),
+        "{stdout}"
+    );
     assert!(stdout.contains("competing-pxe-servers"), "{stdout}");
     assert!(stdout.contains("pxelab run --list"), "{stdout}");
 }
@@ -88,12 +92,16 @@ fn list_names_every_bundled_scenario_with_a_summary() {
 #[test]
 fn a_scenario_file_runs_and_its_expectations_decide_the_exit_status() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_small(dir.path(), "lab");
+    let good = write_small(dir.path(), "all");
     let out = pxelab(&["run", &good], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("ok   line"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("ok   line"),
+        "{}",
+        text(&out.stdout)
+    );
 
-    let bad = write_small(dir.path(), "lab-two");
+    let bad = write_small(dir.path(), "none");
     let out = pxelab(&["run", &bad], dir.path());
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -109,18 +117,21 @@ fn a_bad_scenario_exits_2_naming_the_field_and_line() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cout"), "{stderr}");
-    assert!(stderr.contains(":22:"), "the line of the typo: {stderr}");
+    assert!(stderr.contains(":20:1:"), "the line of the typo: {stderr}");
 
     let out = pxelab(&["run", "no-such-scenario"], dir.path());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("lab-vs-production"), "lists bundled names: {stderr}");
+    assert!(
+        stderr.contains("lab-vs-production"),
+        "lists bundled names: {stderr}"
+    );
 }
 
 #[test]
 fn json_and_junit_formats_carry_the_expectations() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_small(dir.path(), "lab");
+    let good = write_small(dir.path(), "all");
     let out = pxelab(&["run", &good, "--format", "json"], dir.path());
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
@@ -169,7 +180,12 @@ fn the_pcap_opens_in_tshark_with_dhcp_4011_and_tftp_and_nothing_malformed() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("run.pcap");
     let out = pxelab(
-        &["run", "proxydhcp-bios-uefi", "--pcap", pcap.to_str().unwrap()],
+        &[
+            "run",
+            "proxydhcp-bios-uefi",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -182,10 +198,16 @@ fn the_pcap_opens_in_tshark_with_dhcp_4011_and_tftp_and_nothing_malformed() {
         text(&out.stdout)
     };
     let malformed = read("_ws.malformed || _ws.expert.severity == error");
-    assert!(malformed.trim().is_empty(), "malformed frames:\n{malformed}");
+    assert!(
+        malformed.trim().is_empty(),
+        "malformed frames:\n{malformed}"
+    );
     assert!(read("dhcp.option.dhcp == 1").contains("DHCP Discover"));
     let binl = read("udp.port == 4011");
-    assert!(binl.contains("DHCP"), "the 4011 exchange decodes as DHCP:\n{binl}");
+    assert!(
+        binl.contains("DHCP"),
+        "the 4011 exchange decodes as DHCP:\n{binl}"
+    );
     assert!(read("tftp.opcode == 1").contains("Read Request"));
     assert!(!read("tftp.opcode == 3").trim().is_empty(), "TFTP data");
     assert!(!read("arp").trim().is_empty(), "ARP before unicast");

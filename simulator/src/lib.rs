@@ -6,7 +6,6 @@
 //! the scenario's seed and time only from the virtual clock, so the same
 //! scenario and seed give a byte-identical report and pcap on any machine.
 
-pub mod demo;
 pub mod engine;
 pub mod firmware;
 pub mod foreign;

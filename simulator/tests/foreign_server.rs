@@ -30,6 +30,7 @@ fn config(kind: ForeignKind) -> ForeignConfig {
         lease_time: Duration::from_secs(3600),
         respond_delay: Duration::ZERO,
         ignore: Vec::new(),
+        pxe_ignore: Vec::new(),
         stray_option60: false,
     }
 }
@@ -274,12 +275,22 @@ fn dhcp_pxe_names_its_boot_file_by_architecture_and_for_ipxe() {
                     offer.option(code::BOOTFILE_NAME).as_deref(),
                     Some(f.as_bytes())
                 );
+                // A complete PXE offer: PXEClient, and 43.6 = 8 (boot this file).
+                assert_eq!(
+                    offer.option(code::VENDOR_CLASS).as_deref(),
+                    Some(&b"PXEClient"[..])
+                );
+                assert_eq!(
+                    offer.option(code::VENDOR_SPECIFIC).as_deref(),
+                    Some(&[6, 1, 8, 255][..])
+                );
             }
-            None => assert!(offer.siaddr.is_unspecified() && offer.file.is_empty()),
+            None => {
+                assert!(offer.siaddr.is_unspecified() && offer.file.is_empty());
+                assert!(!offer.has_option(code::VENDOR_CLASS));
+                assert!(!offer.has_option(code::VENDOR_SPECIFIC));
+            }
         }
-        // ISC-style: option 60 is not echoed, and there is no option 43.
-        assert!(!offer.has_option(code::VENDOR_CLASS));
-        assert!(!offer.has_option(code::VENDOR_SPECIFIC));
         // The ACK names the same file.
         let (ack, _) = answer(&mut s, &select(n, client, PROD, offer.yiaddr)).unwrap();
         assert_eq!(ack.boot_file(), offer.boot_file());
@@ -304,18 +315,34 @@ fn a_naive_dhcp_pxe_server_hands_ipxe_its_own_binary_again() {
 }
 
 #[test]
+fn pxe_ignore_leases_an_address_but_gives_no_boot_information() {
+    let mut cfg = config(pxe());
+    cfg.pxe_ignore = vec![mac(1)];
+    let mut s = ForeignServer::new(cfg);
+    let (offer, _) = answer(&mut s, &request(MessageType::Discover, 1, Client::Bios)).unwrap();
+    assert_eq!(offer.yiaddr, POOL.0);
+    assert!(offer.siaddr.is_unspecified() && offer.file.is_empty());
+    assert!(!offer.has_option(code::VENDOR_CLASS));
+    assert!(!offer.has_option(code::BOOTFILE_NAME));
+    let (offer, _) = answer(&mut s, &request(MessageType::Discover, 2, Client::Bios)).unwrap();
+    assert!(
+        offer.has_option(code::BOOTFILE_NAME),
+        "other clients still boot"
+    );
+}
+
+#[test]
 fn stray_option60_is_sent_when_configured() {
-    for kind in [ForeignKind::Dhcp, pxe()] {
-        let mut cfg = config(kind);
-        cfg.stray_option60 = true;
-        let mut s = ForeignServer::new(cfg);
-        let (offer, _) = answer(&mut s, &request(MessageType::Discover, 1, Client::Efi)).unwrap();
-        assert_eq!(
-            offer.option(code::VENDOR_CLASS).as_deref(),
-            Some(&b"PXEClient"[..])
-        );
-        assert!(!offer.has_option(code::VENDOR_SPECIFIC));
-    }
+    // A plain DHCP server left with option 60 (Q4): PXEClient but no option 43.
+    let mut cfg = config(ForeignKind::Dhcp);
+    cfg.stray_option60 = true;
+    let mut s = ForeignServer::new(cfg);
+    let (offer, _) = answer(&mut s, &request(MessageType::Discover, 1, Client::Efi)).unwrap();
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS).as_deref(),
+        Some(&b"PXEClient"[..])
+    );
+    assert!(!offer.has_option(code::VENDOR_SPECIFIC));
 }
 
 #[test]

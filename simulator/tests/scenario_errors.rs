@@ -63,7 +63,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "typo'd field",
             edit("count = 12", "cout = 12"),
-            "t.toml:25:1: fleet[0]: unknown field `cout`, expected one of `name`, `segment`, `count`, `profile`, `quirks`, `mac_prefix`, `uuid`, `power_on_s`, `power_on_spread_s`, `link`; did you mean `count`?",
+            "t.toml:25:1: fleet[0]: unknown field `cout`, expected one of `name`, `segment`, `count`, `profile`, `quirks`, `mac_prefix`, `uuid`, `power_on_s`, `power_on_spread_s`, `post_s`, `link`; did you mean `count`?",
         ),
         (
             "wrong type",
@@ -224,7 +224,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "bad error code",
             append("\n[[expect]]\nfleet = \"a\"\nerror = \"E51\"\n"),
-            "t.toml:30:9: expect[0].error = \"E51\": expected a PXE error code as the screen shows it, such as \"PXE-E51\"",
+            "t.toml:30:9: expect[0].error = \"E51\": not an error a client shows (known: PXE-E11, PXE-E32, PXE-E35, PXE-E3B, PXE-E36, PXE-E3F, PXE-E51, PXE-E52, PXE-E53, PXE-E55, PXE-E74, PXE-E77, PXE-E78, iPXE-no-config, iPXE-nothing-to-boot)",
         ),
         (
             "duration out of range",

@@ -15,31 +15,27 @@ use pxelab_reference::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// A pending event: ordered so that `BinaryHeap` (a max-heap) pops the earliest
-/// `(at, seq)` first.
-struct Entry<E> {
+/// A pending event's place in the heap: ordered so that `BinaryHeap` (a
+/// max-heap) pops the earliest `(at, seq)` first. The event itself waits in a
+/// slot of its own, so the heap moves 24-byte keys, not events (a frame event
+/// carries addresses and a payload; sifting those dominated a 10,000-client run).
+#[derive(PartialEq, Eq)]
+struct Key {
     at: Instant,
     seq: u64,
-    event: E,
+    slot: u32,
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl<E> Eq for Entry<E> {}
-
-impl<E> PartialOrd for Entry<E> {
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<E> Ord for Entry<E> {
+impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: the smallest (time, sequence) is the heap's maximum.
+        // Reversed: the smallest (time, sequence) is the heap's maximum. The
+        // sequence is unique, so the slot never decides.
         (other.at, other.seq).cmp(&(self.at, self.seq))
     }
 }
@@ -50,7 +46,9 @@ impl<E> Ord for Entry<E> {
 /// order they were pushed (FIFO), so a run never depends on the heap's
 /// internal tie-breaking.
 pub struct Queue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: BinaryHeap<Key>,
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
     next_seq: u64,
 }
 
@@ -74,6 +72,8 @@ impl<E> Queue<E> {
     pub fn new() -> Self {
         Queue {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             next_seq: 0,
         }
     }
@@ -82,17 +82,32 @@ impl<E> Queue<E> {
     pub fn push(&mut self, at: Instant, e: E) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { at, seq, event: e });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(e);
+                slot
+            }
+            None => {
+                self.slots.push(Some(e));
+                // More than 4 billion pending events would exhaust memory long
+                // before this limit; saturating keeps the arithmetic total.
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.heap.push(Key { at, seq, slot });
     }
 
     /// The earliest event (the first pushed among equal times).
     pub fn pop(&mut self) -> Option<(Instant, E)> {
-        self.heap.pop().map(|e| (e.at, e.event))
+        let key = self.heap.pop()?;
+        let event = self.slots.get_mut(key.slot as usize)?.take()?;
+        self.free.push(key.slot);
+        Some((key.at, event))
     }
 
     /// When the earliest event is due.
     pub fn peek_time(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.at)
+        self.heap.peek().map(|k| k.at)
     }
 
     /// How many events are pending.

@@ -45,7 +45,33 @@ pub enum PxeError {
 }
 
 impl PxeError {
-    /// The code as printed: `PXE-E51`, or `iPXE` for iPXE's own messages.
+    /// Every error, for validating the codes a scenario expects.
+    pub const ALL: [PxeError; 15] = [
+        PxeError::E11,
+        PxeError::E32,
+        PxeError::E35,
+        PxeError::E3B,
+        PxeError::E36,
+        PxeError::E3F,
+        PxeError::E51,
+        PxeError::E52,
+        PxeError::E53,
+        PxeError::E55,
+        PxeError::E74,
+        PxeError::E77,
+        PxeError::E78,
+        PxeError::IpxeNoConfig,
+        PxeError::IpxeNothingToBoot,
+    ];
+
+    /// The error with this code, if any.
+    pub fn from_code(code: &str) -> Option<PxeError> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// The code as printed: `PXE-E51`. iPXE prints no code of its own (its
+    /// ipxe.org error numbers change between builds), so its two failures get
+    /// stable names: `iPXE-no-config`, `iPXE-nothing-to-boot`.
     pub fn code(&self) -> &'static str {
         match self {
             PxeError::E11 => "PXE-E11",
@@ -61,7 +87,8 @@ impl PxeError {
             PxeError::E74 => "PXE-E74",
             PxeError::E77 => "PXE-E77",
             PxeError::E78 => "PXE-E78",
-            PxeError::IpxeNoConfig | PxeError::IpxeNothingToBoot => "iPXE",
+            PxeError::IpxeNoConfig => "iPXE-no-config",
+            PxeError::IpxeNothingToBoot => "iPXE-nothing-to-boot",
         }
     }
 
@@ -89,7 +116,13 @@ impl PxeError {
 
 impl fmt::Display for PxeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code(), self.message())
+        match self {
+            // iPXE's screen has no code: "iPXE" says whose message it is.
+            PxeError::IpxeNoConfig | PxeError::IpxeNothingToBoot => {
+                write!(f, "iPXE: {}", self.message())
+            }
+            _ => write!(f, "{}: {}", self.code(), self.message()),
+        }
     }
 }
 
@@ -109,5 +142,13 @@ mod tests {
             PxeError::IpxeNoConfig.to_string(),
             "iPXE: No configuration methods succeeded"
         );
+    }
+
+    #[test]
+    fn every_code_is_distinct_and_found_again() {
+        for e in PxeError::ALL {
+            assert_eq!(PxeError::from_code(e.code()), Some(e));
+        }
+        assert_eq!(PxeError::from_code("PXE-E99"), None);
     }
 }

@@ -47,6 +47,11 @@ pub struct ForeignConfig {
     /// Clients it does not answer at all (production told to leave the lab's
     /// MACs alone: ISC `deny`/`ignore`, Windows filters).
     pub ignore: Vec<Mac>,
+    /// Clients it leases addresses to but never gives boot information (a
+    /// production PXE service told to leave the lab's machines alone while its
+    /// DHCP keeps serving them: a WDS exclusion, an ISC class without
+    /// `filename`). Only meaningful for [`ForeignKind::DhcpPxe`].
+    pub pxe_ignore: Vec<Mac>,
     /// Research Q4: the server sends option 60 `PXEClient` in every reply (a
     /// leftover of "make PXE work with a proxy elsewhere"), which makes UEFI
     /// clients ask siaddr:4011 for a boot file. Applies to any kind.
@@ -58,9 +63,15 @@ pub struct ForeignConfig {
 pub enum ForeignKind {
     /// Production DHCP without PXE: addresses, router, DNS; never 60/43/66/67/siaddr.
     Dhcp,
-    /// Production DHCP+PXE with its own boot file (siaddr + file/67 for any PXEClient), like ISC dhcpd with
-    /// `filename`: BIOS vs EFI by option 93; `ipxe_file`: what an iPXE client (77 "iPXE" or 175) gets;
-    /// None = the naive server that hands iPXE the iPXE binary again (chainload loop, Q8).
+    /// Production DHCP with its PXE service on the same host (WDS or Altiris
+    /// next to the DHCP server, with option 60 set: research R34; dnsmasq in
+    /// full mode): a PXE client's offer carries option 60 `PXEClient`, option
+    /// 43 with discovery control 8 ("boot the file in this offer"), siaddr and
+    /// the boot file (`file` and 67), BIOS vs EFI by option 93. Firmware sees a
+    /// complete PXE offer in it (EDK2's "PXE10" class, the spec's DHCP offer
+    /// with PXE extensions). `ipxe_file`: what an iPXE client (77 "iPXE" or
+    /// 175) gets; `None` = the naive server that hands iPXE the iPXE binary
+    /// again (chainload loop, Q8).
     DhcpPxe {
         /// siaddr: the TFTP server.
         next_server: Ipv4Addr,
@@ -473,11 +484,17 @@ impl ForeignServer {
             let dns: Vec<u8> = cfg.dns.iter().flat_map(|a| a.octets()).collect();
             r.push_option(code::DNS_SERVERS, dns);
         }
-        if cfg.stray_option60 {
+        let boot_file = if cfg.pxe_ignore.contains(&mac) {
+            None
+        } else {
+            boot_file(&cfg.kind, &ClientFacts::from_message(msg))
+        };
+        if cfg.stray_option60 || boot_file.is_some() {
             r.push_option(code::VENDOR_CLASS, &b"PXEClient"[..]);
         }
-        let boot_file = boot_file(&cfg.kind, &ClientFacts::from_message(msg));
         if let (Some(file), ForeignKind::DhcpPxe { next_server, .. }) = (&boot_file, &cfg.kind) {
+            // 43.6 = 8: use the boot file of this offer, no menu, no discovery.
+            r.push_option(code::VENDOR_SPECIFIC, [6, 1, 8, 255]);
             r.siaddr = *next_server;
             r.file = file.as_bytes().to_vec();
             r.push_option(code::BOOTFILE_NAME, file.as_bytes());

@@ -22,7 +22,19 @@ use crate::net::PortId;
 pub const LOOP_REPEATS: usize = 3;
 
 /// What an NBP does when the firmware hands it control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum NbpKind {
     /// An iPXE binary (`undionly.kpxe`, `ipxe.efi`, `snponly.efi`): iPXE starts
@@ -130,9 +142,9 @@ impl Outcome {
     /// When the outcome was reached.
     pub fn at(&self) -> Instant {
         match self {
-            Outcome::Booted { at, .. } | Outcome::Failed { at, .. } | Outcome::Looping { at, .. } => {
-                *at
-            }
+            Outcome::Booted { at, .. }
+            | Outcome::Failed { at, .. }
+            | Outcome::Looping { at, .. } => *at,
         }
     }
 }
@@ -155,6 +167,8 @@ pub struct Computer {
     pub base: Arc<Profile>,
     /// When it was first powered on.
     pub powered_on: Instant,
+    /// Its POST: from power-on to the boot ROM's first DISCOVER.
+    pub post: std::time::Duration,
     /// NBPs loaded so far.
     pub loads: Vec<Load>,
     /// The last DHCPDISCOVER sent, to measure how long servers take to answer.

@@ -72,8 +72,15 @@ impl Serialize for Time {
 
 impl std::fmt::Display for Time {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = self.0.as_millis();
-        write!(f, "{}.{:03}s", ms / 1000, ms % 1000)
+        // Sub-second figures (reply latencies) in milliseconds, so a 0.3 ms
+        // answer does not print as 0.000s.
+        let us = self.0.as_micros();
+        if us < 1_000_000 {
+            write!(f, "{}.{}ms", us / 1000, us % 1000 / 100)
+        } else {
+            let ms = us / 1000;
+            write!(f, "{}.{:03}s", ms / 1000, ms % 1000)
+        }
     }
 }
 

@@ -12,7 +12,14 @@ pub fn to_text(r: &Report) -> String {
 
     out.push_str("\nfleets\n");
     let mut t = Table::new(&[
-        "fleet", "profile", "clients", "booted", "from", "errors", "loops", "unfinished",
+        "fleet",
+        "profile",
+        "clients",
+        "booted",
+        "from",
+        "errors",
+        "loops",
+        "unfinished",
         "boot time p50/p95/max",
     ]);
     for f in &r.fleets {

@@ -501,6 +501,7 @@ impl Checker<'_> {
                 &format!("{path}.power_on_spread_s"),
                 false,
             )?,
+            post_s: self.seconds(&f.post_s, &format!("{path}.post_s"), false)?,
             link: f
                 .link
                 .as_ref()
@@ -670,6 +671,9 @@ impl Checker<'_> {
         for (j, f) in s.allow_fleets.iter().enumerate() {
             self.fleet_ref(f, &format!("{path}.allow_fleets[{j}]"))?;
         }
+        for (j, f) in s.pxe_ignore_fleets.iter().enumerate() {
+            self.fleet_ref(f, &format!("{path}.pxe_ignore_fleets[{j}]"))?;
+        }
         let files = s
             .files
             .iter()
@@ -823,6 +827,7 @@ impl Checker<'_> {
                     bios_file: required(&s.bios_file, "bios_file", "undionly.kpxe")?,
                     efi_file: required(&s.efi_file, "efi_file", "ipxe.efi")?,
                     ipxe_file: s.ipxe_file.as_ref().map(|f| f.get_ref().clone()),
+                    pxe_ignore_fleets: names(&s.pxe_ignore_fleets),
                 };
                 if let Some(n) = &s.next_server {
                     let ip = *n.get_ref();
@@ -858,7 +863,7 @@ impl Checker<'_> {
         let kind = *s.kind.get_ref();
         let span = |o: &Option<Range<usize>>| o.clone();
         let first_span = |v: &[Spanned<String>]| v.first().map(|x| x.span());
-        let fields: [KindKey<'_>; 13] = [
+        let fields: [KindKey<'_>; 14] = [
             (
                 "mode",
                 span(&s.mode.as_ref().map(|x| x.span())),
@@ -913,6 +918,11 @@ impl Checker<'_> {
             (
                 "ipxe_file",
                 span(&s.ipxe_file.as_ref().map(|x| x.span())),
+                &[DhcpPxe],
+            ),
+            (
+                "pxe_ignore_fleets",
+                first_span(&s.pxe_ignore_fleets),
                 &[DhcpPxe],
             ),
             (
@@ -1091,16 +1101,19 @@ impl Checker<'_> {
                 }
                 if let Some(x) = &e.error {
                     let code = x.get_ref();
-                    let ok = code.len() == 7
-                        && code.starts_with("PXE-E")
-                        && code[5..]
-                            .bytes()
-                            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
-                    if !ok {
+                    if crate::firmware::PxeError::from_code(code).is_none() {
+                        let codes: Vec<&str> = crate::firmware::PxeError::ALL
+                            .iter()
+                            .map(|e| e.code())
+                            .collect();
+                        let hint = did_you_mean(code, codes.iter().copied());
                         return Err(self.err(
                             x.span(),
                             &p("error"),
-                            format_args!(" = {code:?}: expected a PXE error code as the screen shows it, such as \"PXE-E51\""),
+                            format_args!(
+                                " = {code:?}: not an error a client shows (known: {}){hint}",
+                                codes.join(", ")
+                            ),
                         ));
                     }
                 }

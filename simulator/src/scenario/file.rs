@@ -278,6 +278,11 @@ pub(crate) struct ServerFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub ignore_fleets: Vec<Spanned<String>>,
+    /// dhcp-pxe: fleets it leases addresses to but gives no boot information
+    /// (its PXE service told to leave them alone; its DHCP still serves them).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub pxe_ignore_fleets: Vec<Spanned<String>>,
     /// reference: only these fleets' MACs are answered (sugar for `dhcp.allow`).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -341,6 +346,11 @@ pub(crate) struct FleetFile {
     #[serde(default)]
     #[schemars(with = "Option<f64>", range(min = 0))]
     pub power_on_spread_s: Option<Spanned<f64>>,
+    /// Seconds from power-on (the NIC's link comes up) to the boot ROM's first
+    /// DISCOVER: the machine's POST (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0))]
+    pub post_s: Option<Spanned<f64>>,
     /// Per-port override of the segment's link.
     #[serde(default)]
     pub link: Option<LinkFile>,

@@ -21,27 +21,18 @@ pub use types::{
 
 use error::Locator;
 
-// TODO(lead): switch to firmware::Quirk (and the three functions below to
-// firmware::Profile::builtin_ids / firmware::Quirk::from_id / Quirk::all) when
-// sim-firmware lands.
-type Quirk = String;
+use crate::firmware::{Profile, Quirk};
 
-const PROFILE_IDS: &[&str] = &["pxe21-bios", "edk2-uefi", "ipxe", "legacy-rom"];
-const QUIRK_IDS: &[&str] = &["edk2-bz469", "no-uuid", "zero-uuid", "rejects-proxy-pxe10"];
-
-// TODO(lead): switch to firmware::Profile::builtin_ids().
 fn profile_ids() -> &'static [&'static str] {
-    PROFILE_IDS
+    Profile::builtin_ids()
 }
 
-// TODO(lead): switch to firmware::Quirk::from_id.
 fn quirk_from_id(id: &str) -> Option<Quirk> {
-    QUIRK_IDS.contains(&id).then(|| id.to_string())
+    Quirk::from_id(id)
 }
 
-// TODO(lead): switch to firmware::Quirk::all().iter().map(Quirk::id).
 fn quirk_ids() -> impl Iterator<Item = &'static str> + Clone {
-    QUIRK_IDS.iter().copied()
+    Quirk::all().iter().map(Quirk::id)
 }
 
 impl Scenario {

@@ -312,6 +312,9 @@ pub struct PxeSpec {
     /// What an iPXE client gets; `None` = the iPXE binary again (the chainload
     /// loop of ipxe #922).
     pub ipxe_file: Option<String>,
+    /// Fleets it leases addresses to but gives no boot information (its PXE
+    /// service told to leave them alone while its DHCP keeps serving them).
+    pub pxe_ignore_fleets: Vec<String>,
 }
 
 /// A file on a server's TFTP.
@@ -325,17 +328,7 @@ pub struct FileSpec {
     pub size: u64,
 }
 
-/// What a downloaded NBP does when the client runs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum NbpKind {
-    /// An iPXE binary: the client starts again as iPXE.
-    Ipxe,
-    /// An iPXE script: the PXE stage ends, the client booted.
-    Script,
-    /// An OS loader: the client booted.
-    Loader,
-}
+pub use crate::machine::NbpKind;
 
 /// A fleet of identical clients.
 #[derive(Debug, Clone, PartialEq)]
@@ -358,6 +351,10 @@ pub struct Fleet {
     pub power_on_s: f64,
     /// Power-on times are uniform in `[power_on_s, power_on_s + power_on_spread_s]`.
     pub power_on_spread_s: f64,
+    /// Seconds from power-on (link up) to the boot ROM's first DISCOVER: the
+    /// machine's POST. A switch port's spanning-tree hold starts at link-up, so
+    /// a long POST lets a ROM outlast it (research Q6).
+    pub post_s: f64,
     /// Per-port override of the segment's link.
     pub link: Option<LinkSpec>,
 }

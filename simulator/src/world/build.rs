@@ -14,18 +14,14 @@ use pxelab_reference::pxe::{BootServer, BootServerConfig};
 use pxelab_reference::tftp::{MemoryRoot, TftpServer, TftpServerConfig};
 use pxelab_reference::{Instant, Mac};
 
-use super::{
-    DhcpSide, EPHEMERAL_FIRST, Event, Server, Station, World, collect::ServerLog,
-};
+use super::{DhcpSide, EPHEMERAL_FIRST, Event, Server, Station, World, collect::ServerLog};
 use crate::engine::{Queue, stream};
 use crate::firmware::{Firmware, Identity, Profile};
 use crate::foreign::{ForeignConfig, ForeignKind, ForeignServer};
 use crate::machine::{Computer, NbpKind};
 use crate::net::{LinkParams, Network};
 use crate::report::EndReason;
-use crate::scenario::{
-    DelaySpec, Fleet, LinkSpec, RefMode, Scenario, ServerRole, UuidMode,
-};
+use crate::scenario::{DelaySpec, Fleet, LinkSpec, RefMode, Scenario, ServerRole, UuidMode};
 
 /// Unix time the simulated run starts at (lease times in the store are absolute).
 const UNIX_TIME_AT_START: u64 = 1_800_000_000;
@@ -102,7 +98,11 @@ impl World {
             let segment = &sc.segments[seg];
             let netmask = segment.subnet.netmask();
             let link = link_params(
-                &spec.link.clone().unwrap_or_default().merged_over(&segment.link),
+                &spec
+                    .link
+                    .clone()
+                    .unwrap_or_default()
+                    .merged_over(&segment.link),
                 &mut link_rng,
             );
             let mac = Mac([0x02, 0x50, 0x58, 0x00, (s >> 8) as u8, s as u8]);
@@ -113,6 +113,7 @@ impl World {
             let respond_delay = Duration::from_millis(spec.respond_delay_ms);
 
             let mut names: Vec<String> = Vec::new();
+            let mut pxe_ignore = Vec::new();
             let (dhcp, kind) = match &spec.role {
                 ServerRole::Reference {
                     mode,
@@ -169,7 +170,6 @@ impl World {
                         DhcpSide::Reference {
                             dhcp: Box::new(dhcp_server),
                             boot: Box::new(boot_server),
-                            proxy,
                         },
                         kind,
                     )
@@ -179,6 +179,7 @@ impl World {
                         ServerRole::DhcpPxe(_, pxe) => {
                             names.extend([pxe.bios_file.clone(), pxe.efi_file.clone()]);
                             names.extend(pxe.ipxe_file.clone());
+                            pxe_ignore = macs_of(&pxe.pxe_ignore_fleets);
                             (
                                 ForeignKind::DhcpPxe {
                                     next_server: pxe.next_server.unwrap_or(spec.address),
@@ -197,15 +198,19 @@ impl World {
                         addr: spec.address,
                         netmask,
                         kind,
-                        pool: Some((f.pool.first, f.pool.last)),
+                        pool: Some(f.pool),
                         router: f.router,
                         dns: f.dns.clone(),
-                        lease_time: Duration::from_secs(f.lease_time_s),
+                        lease_time: Duration::from_secs(u64::from(f.lease_time_s)),
                         respond_delay,
                         ignore,
+                        pxe_ignore,
                         stray_option60: f.stray_option60,
                     };
-                    (DhcpSide::Foreign(Box::new(ForeignServer::new(config))), label)
+                    (
+                        DhcpSide::Foreign(Box::new(ForeignServer::new(config))),
+                        label,
+                    )
                 }
             };
 
@@ -270,7 +275,12 @@ impl World {
             for i in 0..fleet.count {
                 let mac = fleet.mac(f, i);
                 let uuid = make_uuid(fleet, mac, shared_uuid, &mut uuid_rng);
-                let port = net.attach(segments[seg], mac, None, link_params(&link_spec, &mut link_rng));
+                let port = net.attach(
+                    segments[seg],
+                    mac,
+                    None,
+                    link_params(&link_spec, &mut link_rng),
+                );
                 net.listen(port, pxelab_reference::wire::dhcp::CLIENT_PORT);
                 let spread = if fleet.power_on_spread_s > 0.0 {
                     power_rng.random::<f64>() * fleet.power_on_spread_s
@@ -284,7 +294,7 @@ impl World {
                     Identity { mac, uuid },
                     stream(seed, &format!("firmware:{f}:{i}"), 0),
                 );
-                queue.push(at, Event::Start(c));
+                queue.push(at, Event::PowerOn(c));
                 stations.push(Station::Computer(c));
                 members.push(c);
                 computers.push(Computer {
@@ -296,6 +306,7 @@ impl World {
                     firmware,
                     base: profile.clone(),
                     powered_on: at,
+                    post: Duration::from_secs_f64(fleet.post_s),
                     loads: Vec::new(),
                     last_discover: None,
                     leased_from: None,
@@ -319,7 +330,7 @@ impl World {
         Ok(World {
             seed,
             now: Instant::ZERO,
-            end: secs(sc.duration_s as f64),
+            end: secs(sc.duration_s),
             queue,
             net,
             servers,
@@ -330,6 +341,7 @@ impl World {
             faults,
             fleet_names: sc.fleets.iter().map(|f| f.name.clone()).collect(),
             fleet_members,
+            heard: vec![Default::default(); running],
             paths,
             running,
             events: 0,
@@ -364,12 +376,7 @@ fn link_params(spec: &LinkSpec, rng: &mut ChaCha8Rng) -> LinkParams {
     }
 }
 
-fn make_uuid(
-    fleet: &Fleet,
-    mac: Mac,
-    shared: [u8; 16],
-    rng: &mut ChaCha8Rng,
-) -> Option<[u8; 16]> {
+fn make_uuid(fleet: &Fleet, mac: Mac, shared: [u8; 16], rng: &mut ChaCha8Rng) -> Option<[u8; 16]> {
     match fleet.uuid {
         UuidMode::Random => Some(rng.random()),
         UuidMode::FromMac => {

@@ -10,7 +10,7 @@ use pxelab_reference::dhcp::{DhcpEvent, DhcpEventKind};
 use pxelab_reference::tftp::TransferSummary;
 
 use super::World;
-use crate::firmware::FirmwareEvent;
+use crate::firmware::{FirmwareEvent, OfferKind};
 use crate::foreign::{ForeignEvent, ForeignEventKind};
 use crate::machine::Outcome;
 use crate::report::{
@@ -95,6 +95,31 @@ impl ServerLog {
     }
 }
 
+/// The servers one client heard from: the ones that offered it boot
+/// information and the ones that offered it an address. Two in either list is
+/// a conflict that client lived through.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Heard {
+    pxe: Vec<usize>,
+    dhcp: Vec<usize>,
+}
+
+impl Heard {
+    pub(super) fn offer(&mut self, server: usize, kind: OfferKind) {
+        let note = |list: &mut Vec<usize>| {
+            if !list.contains(&server) {
+                list.push(server);
+            }
+        };
+        if kind.is_dhcp() {
+            note(&mut self.dhcp);
+        }
+        if !matches!(kind, OfferKind::DhcpOnly | OfferKind::Bootp) {
+            note(&mut self.pxe);
+        }
+    }
+}
+
 /// One step of a client's path, for the per-client lines of small runs.
 pub(super) fn step(event: &FirmwareEvent, name: impl Fn(Ipv4Addr) -> String) -> Option<String> {
     match event {
@@ -112,7 +137,10 @@ pub(super) fn step(event: &FirmwareEvent, name: impl Fn(Ipv4Addr) -> String) -> 
 impl World {
     pub(super) fn report(&self, sc: &Scenario) -> Report {
         let server_name = |s: Option<usize>| {
-            s.map_or_else(|| "an unknown server".to_string(), |s| self.servers[s].name.clone())
+            s.map_or_else(
+                || "an unknown server".to_string(),
+                |s| self.servers[s].name.clone(),
+            )
         };
         let mut fleets = Vec::new();
         for (f, spec) in sc.fleets.iter().enumerate() {
@@ -154,7 +182,8 @@ impl World {
             .servers
             .iter()
             .enumerate()
-            .map(|(s, server)| ServerReport {
+            .map(|(s, server)| {
+                ServerReport {
                 name: server.name.clone(),
                 kind: server.kind.clone(),
                 address: server.addr.to_string(),
@@ -170,6 +199,7 @@ impl World {
                         matches!(c.outcome, Some(Outcome::Booted { server: Some(x), .. }) if x == s)
                     })
                     .count() as u32,
+            }
             })
             .collect();
 
@@ -198,63 +228,66 @@ impl World {
 
     fn findings(&self, sc: &Scenario, fleets: &[FleetReport]) -> Vec<Finding> {
         let mut out = Vec::new();
-        // Several servers answering on one segment: the lab-versus-production story.
+        // Several servers answering the same clients: the lab-versus-production story.
         for segment in &sc.segments {
-            let on_segment: Vec<usize> = sc
-                .servers
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.segment == segment.name)
-                .map(|(i, _)| i)
-                .collect();
-            let fleets_here: Vec<&FleetReport> = sc
-                .fleets
-                .iter()
-                .zip(fleets)
-                .filter(|(f, _)| f.segment == segment.name)
-                .map(|(_, r)| r)
-                .collect();
-            let choices = fleets_here
-                .iter()
-                .filter_map(|f| {
-                    let (server, n) = f.booted_from.iter().max_by_key(|(_, n)| **n)?;
-                    Some(format!("{n}/{} {} clients chose {server}", f.count, f.name))
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
             for (kind, what, pick) in [
                 (
                     "competing-pxe-servers",
                     "PXE servers",
-                    (|l: &ServerLog| l.pxe_answers > 0) as fn(&ServerLog) -> bool,
+                    (|h: &Heard| &h.pxe) as fn(&Heard) -> &Vec<usize>,
                 ),
                 (
                     "competing-dhcp-servers",
                     "DHCP servers",
-                    (|l: &ServerLog| l.address_offers > 0) as fn(&ServerLog) -> bool,
+                    (|h: &Heard| &h.dhcp) as fn(&Heard) -> &Vec<usize>,
                 ),
             ] {
-                let answering: Vec<&str> = on_segment
-                    .iter()
-                    .filter(|&&s| pick(&self.servers[s].log))
-                    .map(|&s| self.servers[s].name.as_str())
-                    .collect();
-                if answering.len() < 2 {
+                let mut servers = BTreeSet::new();
+                let mut contested: BTreeMap<usize, u32> = BTreeMap::new();
+                for (c, computer) in self.computers.iter().enumerate() {
+                    let heard = pick(&self.heard[c]);
+                    if heard.len() >= 2 && sc.fleets[computer.fleet].segment == segment.name {
+                        servers.extend(heard.iter().copied());
+                        *contested.entry(computer.fleet).or_default() += 1;
+                    }
+                }
+                if servers.is_empty() {
                     continue;
                 }
+                let names: Vec<&str> = servers
+                    .iter()
+                    .map(|&s| self.servers[s].name.as_str())
+                    .collect();
                 let mut message = format!(
                     "{} {what} answer on {} ({})",
-                    answering.len(),
+                    names.len(),
                     segment.subnet,
-                    answering.join(", ")
+                    names.join(", ")
                 );
+                let choices: Vec<String> = contested
+                    .keys()
+                    .filter_map(|&f| {
+                        let r = &fleets[f];
+                        let (server, n) = r.booted_from.iter().max_by_key(|(_, n)| **n)?;
+                        Some(format!("{n}/{} {} clients chose {server}", r.count, r.name))
+                    })
+                    .collect();
                 if !choices.is_empty() {
-                    let _ = write!(message, " and {choices}");
+                    let _ = write!(message, " and {}", choices.join(", "));
                 }
+                let detail = contested
+                    .iter()
+                    .map(|(&f, n)| {
+                        format!(
+                            "{n}/{} {} clients were answered by more than one of them",
+                            fleets[f].count, fleets[f].name
+                        )
+                    })
+                    .collect();
                 out.push(Finding {
                     kind: kind.to_string(),
                     message,
-                    detail: Vec::new(),
+                    detail,
                 });
             }
         }
@@ -337,7 +370,10 @@ impl World {
     }
 
     fn name_of(&self, s: Option<usize>) -> String {
-        s.map_or_else(|| "an unknown server".to_string(), |s| self.servers[s].name.clone())
+        s.map_or_else(
+            || "an unknown server".to_string(),
+            |s| self.servers[s].name.clone(),
+        )
     }
 
     fn client_name(&self, c: usize) -> String {
@@ -361,9 +397,10 @@ impl World {
                     Some(Outcome::Failed { error, detail, at }) => {
                         (format!("{error} ({detail})"), Some(*at))
                     }
-                    Some(Outcome::Looping { repeats, at, .. }) => {
-                        (format!("stopped in a boot loop after {repeats} turns"), Some(*at))
-                    }
+                    Some(Outcome::Looping { repeats, at, .. }) => (
+                        format!("stopped in a boot loop after {repeats} turns"),
+                        Some(*at),
+                    ),
                     None => ("still booting when the run ended".to_string(), None),
                 };
                 ClientLine {
@@ -429,17 +466,18 @@ fn check(e: &Expect, fleets: &[FleetReport], findings: &[Finding]) -> Expectatio
                 let failed: u32 = r.errors.values().sum();
                 passed &= failed > 0 && r.errors.get(code) == Some(&failed);
             }
-            let from = if r.booted_from.is_empty() {
-                String::new()
-            } else {
-                let list: Vec<String> = r
-                    .booted_from
-                    .iter()
-                    .map(|(s, n)| format!("{n} from {s}"))
-                    .collect();
-                format!(" ({})", list.join(", "))
-            };
-            let mut observed = format!("{}/{} booted{from}", r.booted, r.count);
+            let mut observed = format!("{}/{} booted", r.booted, r.count);
+            match r.booted_from.iter().collect::<Vec<_>>().as_slice() {
+                [] => {}
+                [(server, n)] if **n == r.booted => {
+                    let _ = write!(observed, ", all from {server}");
+                }
+                list => {
+                    let list: Vec<String> =
+                        list.iter().map(|(s, n)| format!("{n} from {s}")).collect();
+                    let _ = write!(observed, ", {}", list.join(", "));
+                }
+            }
             if !r.errors.is_empty() {
                 let list: Vec<String> = r.errors.iter().map(|(c, n)| format!("{n} {c}")).collect();
                 let _ = write!(observed, ", failed: {}", list.join(", "));

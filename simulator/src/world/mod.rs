@@ -71,7 +71,9 @@ enum Event {
     Net(NetEvent),
     /// A machine's timer; stale if the machine has since asked for another time.
     Wake(Node),
-    /// A computer powers on (first boot) or starts the iPXE it loaded.
+    /// A computer powers on: its NIC's link comes up, its POST runs.
+    PowerOn(usize),
+    /// A computer's boot ROM starts (after POST), or the iPXE it loaded does.
     Start(usize),
     /// The scenario's `[[fault]]` with this index.
     Fault(usize),
@@ -87,12 +89,19 @@ enum Node {
     Computer(usize),
 }
 
+/// A machine's wake-up: the time it asked for, and the time of the heap entry
+/// that will wake it (never later than the one it asked for).
+#[derive(Debug, Default, Clone, Copy)]
+struct Timer {
+    wanted: Option<Instant>,
+    queued: Option<Instant>,
+}
+
 /// What answers DHCP on a server.
 enum DhcpSide {
     Reference {
         dhcp: Box<DhcpServer>,
         boot: Box<BootServer>,
-        proxy: bool,
     },
     Foreign(Box<ForeignServer>),
 }
@@ -129,10 +138,12 @@ struct World {
     computers: Vec<Computer>,
     stations: Vec<Station>,
     by_addr: HashMap<Ipv4Addr, usize>,
-    timers: HashMap<Node, Instant>,
+    timers: HashMap<Node, Timer>,
     faults: Vec<(crate::scenario::FaultKind, String)>,
     fleet_names: Vec<String>,
     fleet_members: Vec<Vec<usize>>,
+    /// Per computer, which servers offered it what.
+    heard: Vec<collect::Heard>,
     /// Per computer, its story step by step; kept only for small runs.
     paths: Option<Vec<Vec<String>>>,
     running: usize,
@@ -173,10 +184,32 @@ impl World {
                     }
                 }
                 Event::Wake(node) => {
-                    if self.timers.get(&node) == Some(&at) {
-                        self.timers.remove(&node);
-                        self.wake(node);
+                    let Some(timer) = self.timers.get_mut(&node) else {
+                        continue;
+                    };
+                    if timer.queued != Some(at) {
+                        continue; // superseded by an earlier wake-up
                     }
+                    timer.queued = None;
+                    match timer.wanted {
+                        Some(w) if w <= at => {
+                            self.timers.remove(&node);
+                            self.wake(node);
+                        }
+                        Some(w) => {
+                            // The machine moved its deadline later meanwhile.
+                            timer.queued = Some(w);
+                            self.queue.push(w, Event::Wake(node));
+                        }
+                        None => {
+                            self.timers.remove(&node);
+                        }
+                    }
+                }
+                Event::PowerOn(c) => {
+                    let computer = &self.computers[c];
+                    self.net.link_up(computer.port, at);
+                    self.queue.push(at + computer.post, Event::Start(c));
                 }
                 Event::Start(c) => self.start(c),
                 Event::Fault(i) => self.fault(i),
@@ -194,7 +227,8 @@ impl World {
         if computer.outcome.is_some() {
             return;
         }
-        if computer.loads.is_empty() || computer.firmware.profile().resets_link {
+        // iPXE opens the NIC afresh, and the switch sees a new link (Q6).
+        if computer.firmware.profile().resets_link {
             self.net.link_up(computer.port, now);
         }
         computer.firmware.power_on(now);
@@ -294,14 +328,12 @@ impl World {
                     payload: &payload,
                 };
                 match self.stations.get(to.0 as usize).copied() {
-                    Some(Station::Computer(c)) => {
-                        if self.computers[c].outcome.is_none() {
-                            self.computers[c].firmware.handle_datagram(now, dgram);
-                            self.after(Node::Computer(c));
-                        }
+                    Some(Station::Computer(c)) if self.computers[c].outcome.is_none() => {
+                        self.computers[c].firmware.handle_datagram(now, dgram);
+                        self.after(Node::Computer(c));
                     }
                     Some(Station::Server(s)) => self.server_receive(s, dgram),
-                    None => {}
+                    _ => {}
                 }
             }
         }
@@ -347,7 +379,8 @@ impl World {
     }
 
     fn send(&mut self, from: PortId, t: Transmit) {
-        self.net.send(self.now, from, t, &mut Sched(&mut self.queue));
+        self.net
+            .send(self.now, from, t, &mut Sched(&mut self.queue));
     }
 
     /// The single-mutation rule: drain transmits and events, then re-arm the timer.
@@ -443,16 +476,25 @@ impl World {
                 }
             }
         };
-        match next {
-            Some(t) => {
-                let t = t.max(now);
-                if self.timers.insert(node, t) != Some(t) {
-                    self.queue.push(t, Event::Wake(node));
-                }
+        let timer = self.timers.entry(node).or_default();
+        timer.wanted = next.map(|t| t.max(now));
+        match (timer.wanted, timer.queued) {
+            // Only an earlier deadline needs a new heap entry: a later one is
+            // picked up when the queued entry comes due. Retransmission timers
+            // move later on every packet, and pushing each move filled the
+            // heap with millions of stale entries in a large storm.
+            (Some(w), None) => {
+                timer.queued = Some(w);
+                self.queue.push(w, Event::Wake(node));
             }
-            None => {
+            (Some(w), Some(q)) if w < q => {
+                timer.queued = Some(w);
+                self.queue.push(w, Event::Wake(node));
+            }
+            (None, None) => {
                 self.timers.remove(&node);
             }
+            _ => {}
         }
     }
 
@@ -462,11 +504,12 @@ impl World {
             FirmwareEvent::Discover { .. } => {
                 self.computers[c].last_discover = Some(now);
             }
-            FirmwareEvent::Offer { server, .. } => {
-                if let (Some(&s), Some(sent)) =
-                    (self.by_addr.get(server), self.computers[c].last_discover)
-                {
-                    self.servers[s].log.offer_latency(now - sent);
+            FirmwareEvent::Offer { server, kind, .. } => {
+                if let Some(&s) = self.by_addr.get(server) {
+                    if let Some(sent) = self.computers[c].last_discover {
+                        self.servers[s].log.offer_latency(now - sent);
+                    }
+                    self.heard[c].offer(s, *kind);
                 }
             }
             FirmwareEvent::Bound { ip, server } => {
