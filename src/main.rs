@@ -46,17 +46,12 @@ fn main() -> ExitCode {
         None => {
             // A newcomer's first run: the default scenario, then where to go next.
             let status = run::run(run::RunArgs::default());
-            println!();
-            print!("{NEXT_STEPS}");
-            status
+            run::emit(&format!("\n{NEXT_STEPS}"), status)
         }
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&pxelab_simulator::scenario::schema()) {
-                Ok(s) => {
-                    println!("{s}");
-                    ExitCode::SUCCESS
-                }
+                Ok(s) => run::emit(&format!("{s}\n"), ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("pxelab schema: {e}");
                     ExitCode::FAILURE

@@ -73,10 +73,11 @@ pub enum Format {
 /// Runs `pxelab run` and returns the process exit status.
 pub fn run(args: RunArgs) -> ExitCode {
     if args.list {
-        for b in scenario::bundled() {
-            println!("{:<26} {}", b.name, b.summary);
-        }
-        return ExitCode::SUCCESS;
+        let list: String = scenario::bundled()
+            .iter()
+            .map(|b| format!("{:<26} {}\n", b.name, b.summary))
+            .collect();
+        return emit(&list, ExitCode::SUCCESS);
     }
     let name = args.scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
     let scenario = match load(name) {
@@ -107,11 +108,26 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_SCENARIO);
         }
     };
-    print!("{}", render(&report, args.format));
-    if report.passed() {
+    let status = if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_EXPECTATION_FAILED)
+    };
+    emit(&render(&report, args.format), status)
+}
+
+/// Writes `text` to stdout and returns `status`. A reader that went away
+/// (`pxelab run | head`) ends the output quietly rather than with a panic;
+/// any other write error is reported.
+pub fn emit(text: &str, status: ExitCode) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => status,
+        Err(e) => {
+            eprintln!("pxelab: cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

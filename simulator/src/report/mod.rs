@@ -25,6 +25,8 @@ pub struct Report {
     pub scenario: String,
     /// Its one-line summary.
     pub summary: String,
+    /// Its story, as the file tells it.
+    pub description: String,
     /// The seed the run used.
     pub seed: u64,
     /// Virtual time when the run ended.

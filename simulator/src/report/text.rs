@@ -9,6 +9,16 @@ pub fn to_text(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "pxelab run {} (seed {})", r.scenario, r.seed);
     let _ = writeln!(out, "{}", r.summary);
+    if !r.description.is_empty() {
+        out.push('\n');
+        for line in r.description.lines() {
+            if line.trim().is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
 
     out.push_str("\nfleets\n");
     let mut t = Table::new(&[

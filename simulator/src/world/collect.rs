@@ -213,6 +213,7 @@ impl World {
         Report {
             scenario: sc.name.clone(),
             summary: sc.summary.clone(),
+            description: sc.description.trim().to_string(),
             seed: self.seed,
             ended_at: Time(self.now.since_start()),
             end: self.end_reason,
