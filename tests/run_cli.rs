@@ -73,14 +73,7 @@ fn list_names_every_bundled_scenario_with_a_summary() {
     let out = pxelab(&["run", "--list"], dir.path());
     assert!(out.status.success());
     let stdout = text(&out.stdout);
-    for name in [
-        "lab-vs-production",
-        "lab-vs-production-fixed",
-        "proxydhcp-bios-uefi",
-        "ipxe-chainload-loop",
-        "spanning-tree-delay",
-        "boot-storm-1000",
-    ] {
+    for name in pxelab_simulator::scenario::bundled().iter().map(|b| b.name) {
         let line = stdout
             .lines()
             .find(|l| l.split_whitespace().next() == Some(name))

@@ -397,13 +397,7 @@ impl Firmware {
             xid: self.xid,
             attempt: window as u32 + 1,
         });
-        let wait = self
-            .profile
-            .discover_timeouts
-            .get(window)
-            .copied()
-            .unwrap_or_default();
-        self.deadline = Some(now + wait);
+        self.deadline = Some(now + nth(&self.profile.discover_timeouts, window));
     }
 
     fn on_offer(&mut self, now: Instant, msg: DhcpMessage, src: SocketAddrV4) {
@@ -547,13 +541,7 @@ impl Firmware {
         let mut m = self.message(MessageType::Request, extra);
         m.secs = self.secs(now);
         self.broadcast(&m);
-        let wait = self
-            .profile
-            .request_timeouts
-            .get(attempt)
-            .copied()
-            .unwrap_or_default();
-        self.deadline = Some(now + wait);
+        self.deadline = Some(now + nth(&self.profile.request_timeouts, attempt));
     }
 
     fn on_ack_or_nak(&mut self, now: Instant, msg: DhcpMessage, mtype: MessageType) {
@@ -681,13 +669,7 @@ impl Firmware {
                 port: PXE_PORT,
             });
         }
-        let wait = self
-            .profile
-            .proxy_request_timeouts
-            .get(attempt)
-            .copied()
-            .unwrap_or_default();
-        self.deadline = Some(now + wait);
+        self.deadline = Some(now + nth(&self.profile.proxy_request_timeouts, attempt));
     }
 
     fn proxy_timeout(&mut self, now: Instant) {
@@ -885,13 +867,7 @@ impl Firmware {
                 });
             }
         }
-        let wait = self
-            .profile
-            .boot_server_timeouts
-            .get(attempt)
-            .copied()
-            .unwrap_or_default();
-        self.deadline = Some(now + wait);
+        self.deadline = Some(now + nth(&self.profile.boot_server_timeouts, attempt));
     }
 
     fn discovery_round_timeout(&mut self, now: Instant) {
@@ -1167,4 +1143,10 @@ impl Firmware {
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Done) && self.out.is_empty()
     }
+}
+
+/// The `i`-th wait of a retransmission schedule (zero past its end: the caller
+/// has already decided whether another try exists).
+fn nth(schedule: &[std::time::Duration], i: usize) -> std::time::Duration {
+    schedule.get(i).copied().unwrap_or_default()
 }

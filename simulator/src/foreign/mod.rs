@@ -216,28 +216,16 @@ impl ForeignServer {
     pub fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
         self.release_due(now);
         let Ok(msg) = DhcpMessage::parse(d.payload, ParseMode::Lax) else {
-            return self.event(
-                now,
-                Mac::ZERO,
-                ignored(ForeignIgnore::Malformed),
-                None,
-                None,
-            );
+            return self.ignore(now, Mac::ZERO, ForeignIgnore::Malformed);
         };
         let (Some(mac), Some(mtype), Op::BootRequest) =
             (msg.client_mac(), msg.message_type(), msg.op)
         else {
             let mac = msg.client_mac().unwrap_or(Mac::ZERO);
-            return self.event(
-                now,
-                mac,
-                ignored(ForeignIgnore::NotAClientRequest),
-                None,
-                None,
-            );
+            return self.ignore(now, mac, ForeignIgnore::NotAClientRequest);
         };
         if self.ignore.contains(&mac) {
-            return self.event(now, mac, ignored(ForeignIgnore::IgnoredMac), None, None);
+            return self.ignore(now, mac, ForeignIgnore::IgnoredMac);
         }
         match mtype {
             MessageType::Discover => self.discover(now, &msg, mac),
@@ -250,21 +238,9 @@ impl ForeignServer {
                 {
                     self.forget(mac);
                 }
-                self.event(
-                    now,
-                    mac,
-                    ignored(ForeignIgnore::NotAClientRequest),
-                    None,
-                    None,
-                );
+                self.ignore(now, mac, ForeignIgnore::NotAClientRequest);
             }
-            _ => self.event(
-                now,
-                mac,
-                ignored(ForeignIgnore::NotAClientRequest),
-                None,
-                None,
-            ),
+            _ => self.ignore(now, mac, ForeignIgnore::NotAClientRequest),
         }
     }
 
@@ -303,6 +279,11 @@ impl ForeignServer {
         } else {
             self.held.push_back((now + self.cfg.respond_delay, t));
         }
+    }
+
+    /// Records a request left unanswered, and why.
+    fn ignore(&mut self, now: Instant, mac: Mac, why: ForeignIgnore) {
+        self.event(now, mac, ForeignEventKind::Ignored(why), None, None);
     }
 
     fn event(
@@ -366,7 +347,7 @@ impl ForeignServer {
 
     fn discover(&mut self, now: Instant, msg: &DhcpMessage, mac: Mac) {
         let Some(ip) = self.allocate(mac) else {
-            return self.event(now, mac, ignored(ForeignIgnore::PoolExhausted), None, None);
+            return self.ignore(now, mac, ForeignIgnore::PoolExhausted);
         };
         self.reply(now, msg, mac, MessageType::Offer, ip);
     }
@@ -381,13 +362,7 @@ impl ForeignServer {
                 if matches!(self.by_mac.get(&mac), Some(Binding::Offered(_))) {
                     self.forget(mac);
                 }
-                return self.event(
-                    now,
-                    mac,
-                    ignored(ForeignIgnore::OtherServerSelected),
-                    None,
-                    None,
-                );
+                return self.ignore(now, mac, ForeignIgnore::OtherServerSelected);
             }
             return match (requested, self.by_mac.get(&mac).map(|b| b.ip())) {
                 (Some(ip), Some(ours)) if ip == ours => self.ack(now, msg, mac, ip),
@@ -399,13 +374,7 @@ impl ForeignServer {
         }
         // INIT-REBOOT (requested, no ciaddr), RENEWING/REBINDING (ciaddr).
         let Some(ip) = requested else {
-            return self.event(
-                now,
-                mac,
-                ignored(ForeignIgnore::NotAClientRequest),
-                None,
-                None,
-            );
+            return self.ignore(now, mac, ForeignIgnore::NotAClientRequest);
         };
         let ours = self.by_mac.get(&mac).map(|b| b.ip());
         if ours == Some(ip) {
@@ -423,7 +392,7 @@ impl ForeignServer {
         if matches!(self.cfg.kind, ForeignKind::Rogue) {
             return self.nak(now, msg, mac);
         }
-        self.event(now, mac, ignored(ForeignIgnore::NoRecord), None, None)
+        self.ignore(now, mac, ForeignIgnore::NoRecord)
     }
 
     /// Whether `ip` is in the pool and nobody holds it.
@@ -533,10 +502,6 @@ impl ForeignServer {
         };
         self.event(now, mac, kind, Some(ip), boot_file);
     }
-}
-
-fn ignored(why: ForeignIgnore) -> ForeignEventKind {
-    ForeignEventKind::Ignored(why)
 }
 
 /// The boot file a DhcpPxe server names for this client: only PXE clients

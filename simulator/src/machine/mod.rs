@@ -9,11 +9,10 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use pxelab_reference::{Instant, Mac};
 
-use crate::firmware::{Firmware, Profile, PxeError};
+use crate::firmware::{Firmware, PxeError};
 use crate::net::PortId;
 
 /// How many times a boot cycle may repeat before the machine is stopped and the
@@ -163,8 +162,6 @@ pub struct Computer {
     pub port: PortId,
     /// The firmware (or iPXE) currently network-booting.
     pub firmware: Firmware,
-    /// The firmware it powers on with; iPXE is derived from it.
-    pub base: Arc<Profile>,
     /// When it was first powered on.
     pub powered_on: Instant,
     /// Its POST: from power-on to the boot ROM's first DISCOVER.

@@ -170,10 +170,10 @@ impl Checker<'_> {
     fn segment_names(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().map(|s| s.name.get_ref().as_str())
     }
-    fn server_names(&self) -> impl Iterator<Item = &str> {
+    fn server_names(&self) -> impl Iterator<Item = &str> + Clone {
         self.servers.iter().map(|s| s.name.get_ref().as_str())
     }
-    fn fleet_names(&self) -> impl Iterator<Item = &str> {
+    fn fleet_names(&self) -> impl Iterator<Item = &str> + Clone {
         self.fleets.iter().map(|s| s.name.get_ref().as_str())
     }
 
@@ -376,43 +376,51 @@ impl Checker<'_> {
     }
 
     fn fleet_ref(&self, v: &Spanned<String>, path: &str) -> R<()> {
-        if self.fleet_names().any(|n| n == v.get_ref()) {
-            return Ok(());
-        }
-        let also = if self.server_names().any(|n| n == v.get_ref()) {
-            " (that is a server)"
-        } else {
-            ""
-        };
-        Err(self.err(
-            v.span(),
+        self.name_ref(
+            v,
             path,
-            format_args!(
-                " = {:?}: no such fleet{also} (fleets: {}){}",
-                v.get_ref(),
-                list(self.fleet_names()),
-                did_you_mean(v.get_ref(), self.fleet_names())
-            ),
-        ))
+            ("fleet", "fleets"),
+            self.fleet_names(),
+            ("server", self.server_names()),
+        )
     }
 
     fn server_ref(&self, v: &Spanned<String>, path: &str) -> R<()> {
-        if self.server_names().any(|n| n == v.get_ref()) {
+        self.name_ref(
+            v,
+            path,
+            ("server", "servers"),
+            self.server_names(),
+            ("fleet", self.fleet_names()),
+        )
+    }
+
+    /// `v` must name one of `names` (a `kind`); when it names one of the
+    /// `other` kind instead, the error says so.
+    fn name_ref<'n>(
+        &self,
+        v: &Spanned<String>,
+        path: &str,
+        (kind, kinds): (&str, &str),
+        names: impl Iterator<Item = &'n str> + Clone,
+        (other, mut others): (&str, impl Iterator<Item = &'n str>),
+    ) -> R<()> {
+        if names.clone().any(|n| n == v.get_ref()) {
             return Ok(());
         }
-        let also = if self.fleet_names().any(|n| n == v.get_ref()) {
-            " (that is a fleet)"
+        let also = if others.any(|n| n == v.get_ref()) {
+            format!(" (that is a {other})")
         } else {
-            ""
+            String::new()
         };
         Err(self.err(
             v.span(),
             path,
             format_args!(
-                " = {:?}: no such server{also} (servers: {}){}",
+                " = {:?}: no such {kind}{also} ({kinds}: {}){}",
                 v.get_ref(),
-                list(self.server_names()),
-                did_you_mean(v.get_ref(), self.server_names())
+                list(names.clone()),
+                did_you_mean(v.get_ref(), names)
             ),
         ))
     }

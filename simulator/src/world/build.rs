@@ -304,7 +304,6 @@ impl World {
                     uuid,
                     port,
                     firmware,
-                    base: profile.clone(),
                     powered_on: at,
                     post: Duration::from_secs_f64(fleet.post_s),
                     loads: Vec::new(),
