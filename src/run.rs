@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use pxelab_simulator::report::{self, Report};
 use pxelab_simulator::scenario::{self, Scenario};
-use pxelab_simulator::world::{self, RunOptions};
+use pxelab_simulator::world::{self, Progress, RunOptions};
 
 /// The scenario `pxelab run` (and `pxelab` alone) runs when none is named.
 pub const DEFAULT_SCENARIO: &str = "lab-vs-production";
@@ -97,11 +98,22 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         },
     };
+    let bar = progress_bar();
     let options = RunOptions {
         seed: args.seed,
         pcap,
+        progress: Some(Box::new({
+            let bar = bar.clone();
+            move |p: Progress| {
+                bar.set_length(p.clients as u64);
+                bar.set_position(p.done as u64);
+                bar.set_message(format!("virtual {}", p.now));
+            }
+        })),
     };
-    let report = match world::run(&scenario, options) {
+    let result = world::run(&scenario, options);
+    bar.finish_and_clear();
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("pxelab run: {}: {e}", scenario.name);
@@ -129,6 +141,18 @@ pub fn emit(text: &str, status: ExitCode) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A bar of clients done, on stderr. indicatif draws nothing when stderr is
+/// not a terminal (CI logs, pipes), and short runs end before it would show.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} clients done, {msg} ({elapsed})")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// The report in the requested format.

@@ -40,6 +40,7 @@ fn run(name: &str, seed: Option<u64>) -> (String, Vec<u8>) {
         RunOptions {
             seed,
             pcap: Some(Box::new(capture.clone())),
+            progress: None,
         },
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -52,7 +52,25 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Where to write every frame of the run as a pcap.
     pub pcap: Option<Box<dyn io::Write>>,
+    /// Told how far the run is, now and then (a progress bar for long runs).
+    /// It only watches: the run is the same with or without it.
+    pub progress: Option<Box<dyn FnMut(Progress)>>,
 }
+
+/// How far a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Virtual time reached.
+    pub now: Instant,
+    /// Clients with an outcome.
+    pub done: usize,
+    /// Clients in the run.
+    pub clients: usize,
+}
+
+/// Events between two progress reports: rare enough to cost nothing, often
+/// enough (a few times a second) for a bar to move.
+const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Builds the world of `scenario` and runs it to the end.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, BuildError> {
@@ -61,7 +79,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, BuildErro
     if let Some(sink) = options.pcap {
         world.net.set_pcap(sink).map_err(BuildError::Pcap)?;
     }
-    world.run();
+    world.run(options.progress);
     world.net.finish().map_err(BuildError::Pcap)?;
     Ok(world.report(scenario))
 }
@@ -161,9 +179,21 @@ impl Schedule for Sched<'_> {
 }
 
 impl World {
-    fn run(&mut self) {
+    fn run(&mut self, mut progress: Option<Box<dyn FnMut(Progress)>>) {
         self.end_reason = crate::report::EndReason::Quiet;
+        let mut report = |w: &World| {
+            if let Some(p) = progress.as_mut() {
+                p(Progress {
+                    now: w.now,
+                    done: w.computers.len() - w.running,
+                    clients: w.computers.len(),
+                });
+            }
+        };
         while let Some(at) = self.queue.peek_time() {
+            if self.events % PROGRESS_EVERY == 0 {
+                report(self);
+            }
             if at > self.end {
                 self.end_reason = if self.running == 0 {
                     crate::report::EndReason::AllClientsDone
@@ -219,6 +249,7 @@ impl World {
             self.end_reason = crate::report::EndReason::AllClientsDone;
         }
         self.now = self.now.min(self.end);
+        report(self);
     }
 
     fn start(&mut self, c: usize) {
