@@ -191,7 +191,7 @@ impl World {
             }
         };
         while let Some(at) = self.queue.peek_time() {
-            if self.events % PROGRESS_EVERY == 0 {
+            if self.events.is_multiple_of(PROGRESS_EVERY) {
                 report(self);
             }
             if at > self.end {
