@@ -160,3 +160,43 @@ target = "bios"
 "#));
     assert_all_failed_with(&r, "bios", "PXE-E51");
 }
+
+/// The lab of [`lab`] with the fleet's ports held `hold_s` by spanning tree
+/// after every link-up (power-on included).
+fn held(hold_s: u32, faults: &str) -> String {
+    lab(&format!(
+        "link = {{ link_up_delay_s = {hold_s} }}\n{faults}"
+    ))
+}
+
+#[test]
+fn a_port_held_25_s_at_power_on_lets_the_28_s_discover_through() {
+    let r = run_toml(&held(25, ""));
+    assert_all_booted_from(&r, "bios", "pxelab");
+    assert!(
+        r.network.blocked > 0,
+        "the early DISCOVERs were held\n{}",
+        text(&r)
+    );
+}
+
+#[test]
+fn a_fleet_link_up_restarts_the_spanning_tree_hold() {
+    // Down at 1 s, up at 10 s: the 25 s hold now ends at 35 s, after the
+    // ROM's last DISCOVER (28 s).
+    let r = run_toml(&held(
+        25,
+        r#"
+[[fault]]
+at_s = 1
+kind = "fleet-link-down"
+target = "bios"
+
+[[fault]]
+at_s = 10
+kind = "fleet-link-up"
+target = "bios"
+"#,
+    ));
+    assert_all_failed_with(&r, "bios", "PXE-E51");
+}

@@ -152,3 +152,23 @@ fn a_10_mbps_server_port_boots_the_same_fleet_later_than_1_gbps() {
         text(&slow)
     );
 }
+
+#[test]
+fn writing_a_pcap_does_not_change_the_run() {
+    let (with_pcap, _) = run_capturing(&lossy(), 5);
+    let without = text(&run_with_seed(&lossy(), Some(5)));
+    assert_eq!(with_pcap, without);
+}
+
+#[test]
+fn the_seed_option_replaces_the_scenario_seed_and_is_reported() {
+    let r = run_with_seed(&lossy(), Some(1234));
+    assert_eq!(r.seed, 1234);
+    assert!(
+        text(&r).starts_with("pxelab run network (seed 1234)"),
+        "{}",
+        text(&r)
+    );
+    let own = run_toml(&lossy());
+    assert_eq!(own.seed, 7, "the scenario's own seed without the option");
+}
