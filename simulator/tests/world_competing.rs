@@ -146,3 +146,25 @@ fn pxe21_boots_from_a_when_b_answers_1500_ms_late() {
         text(&r)
     );
 }
+
+#[test]
+fn every_profile_boots_from_the_faster_of_two_identical_servers() {
+    // Two pxelab servers configured alike: their offers are of one class for
+    // every profile, so the tie goes to the earlier offer.
+    for (delay_a, delay_b, winner) in [(1500, 0, "lab-b"), (0, 1500, "lab-a")] {
+        let mut src = format!(
+            "{HEADER}{}{}",
+            reference("lab-a", 2, 100, delay_a),
+            reference("lab-b", 3, 150, delay_b)
+        );
+        for profile in ["edk2-uefi", "ipxe", "legacy-rom"] {
+            src.push_str(&format!(
+                "\n[[fleet]]\nname = \"{profile}\"\nsegment = \"lan\"\ncount = 2\nprofile = \"{profile}\"\n"
+            ));
+        }
+        let r = run_toml(&src);
+        for profile in ["edk2-uefi", "ipxe", "legacy-rom"] {
+            assert_all_booted_from(&r, profile, winner);
+        }
+    }
+}

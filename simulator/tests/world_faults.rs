@@ -200,3 +200,58 @@ target = "bios"
     ));
     assert_all_failed_with(&r, "bios", "PXE-E51");
 }
+
+#[test]
+fn a_server_switched_off_mid_download_ends_the_roms_with_e35() {
+    // 3 MB through a 10 Mb/s port takes well over 2 s per client: at 6 s
+    // every download has started (the ROMs decide at 4 s) and none is done.
+    let src = r#"
+name = "midway"
+summary = "midway"
+duration_s = 120
+
+[[segment]]
+name = "lan"
+subnet = "10.1.0.0/24"
+
+[[server]]
+name = "pxelab"
+segment = "lan"
+address = "10.1.0.2"
+kind = "reference"
+pool = "10.1.0.100-10.1.0.199"
+boot = { boot_bios = "big.0" }
+link = { bandwidth_mbps = 10 }
+
+[[server.file]]
+name = "big.0"
+nbp = "loader"
+size = 3000000
+
+[[fleet]]
+name = "bios"
+segment = "lan"
+count = 2
+profile = "pxe21-bios"
+
+[[fault]]
+at_s = 6
+kind = "server-down"
+target = "pxelab"
+"#;
+    let r = run_toml(src);
+    assert_all_failed_with(&r, "bios", "PXE-E35");
+    assert_eq!(
+        server(&r, "pxelab").tftp.get("completed"),
+        None,
+        "{}",
+        text(&r)
+    );
+    assert!(
+        r.clients
+            .iter()
+            .all(|c| c.outcome.contains("stopped sending big.0")),
+        "the screen says which download stopped\n{}",
+        text(&r)
+    );
+}
