@@ -206,3 +206,56 @@ fn an_ipxe_nic_boots_the_script_directly() {
         text(&r)
     );
 }
+
+/// Production DHCP+PXE whose `next_server` names a host that does not exist.
+const DEAD_NEXT_SERVER: &str = r#"
+[[server]]
+name = "prod"
+segment = "lan"
+address = "10.4.0.2"
+kind = "dhcp-pxe"
+pool = "10.4.0.100-10.4.0.199"
+bios_file = "a.0"
+efi_file = "a.efi"
+ipxe_file = "boot.ipxe"
+next_server = "10.4.0.77"
+"#;
+
+#[test]
+fn a_tftp_server_that_does_not_exist_is_an_arp_timeout() {
+    let mut src = format!("{HEADER}{DEAD_NEXT_SERVER}");
+    for profile in ["pxe21-bios", "edk2-uefi", "legacy-rom"] {
+        src.push_str(&fleet_toml(profile, profile, 2, ""));
+    }
+    let r = run_toml(&src);
+    for profile in ["pxe21-bios", "edk2-uefi", "legacy-rom"] {
+        assert_all_failed_with(&r, profile, "PXE-E11");
+    }
+    assert!(
+        r.clients
+            .iter()
+            .all(|c| c.outcome.contains("no ARP reply from 10.4.0.77")),
+        "{}",
+        text(&r)
+    );
+}
+
+#[test]
+#[ignore = "bug: iPXE's TFTP/ARP failures are reported with Intel PXE-E codes (here PXE-E11), which an iPXE screen never shows"]
+fn ipxe_reports_its_own_error_for_an_unreachable_tftp_server() {
+    // firmware/error.rs: "iPXE is not an Intel ROM and prints its own
+    // messages; those get their own variants rather than a borrowed Intel code."
+    let src = format!(
+        "{HEADER}{DEAD_NEXT_SERVER}{}",
+        fleet_toml("nic", "ipxe", 2, "")
+    );
+    let r = run_toml(&src);
+    let f = fleet(&r, "nic");
+    assert_eq!(f.booted, 0, "{}", text(&r));
+    assert!(
+        f.errors.keys().all(|code| code.starts_with("iPXE-")),
+        "an iPXE NIC shows iPXE's messages, got {:?}\n{}",
+        f.errors,
+        text(&r)
+    );
+}
