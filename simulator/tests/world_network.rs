@@ -172,3 +172,27 @@ fn the_seed_option_replaces_the_scenario_seed_and_is_reported() {
     let own = run_toml(&lossy());
     assert_eq!(own.seed, 7, "the scenario's own seed without the option");
 }
+
+#[test]
+fn a_spanning_tree_hold_range_is_drawn_per_port() {
+    // Holds uniform in [0, 56] s: a port released by 28 s lets the ROM's last
+    // DISCOVER through, a later one does not. Ten ports see both.
+    let src = lan(
+        "link_up_delay_s = [0, 56]",
+        "link_up_delay_s = 0",
+        "",
+        10,
+        20000,
+    );
+    for seed in 1..=3 {
+        let r = run_with_seed(&src, Some(seed));
+        let f = fleet(&r, "bios");
+        let e51 = f.errors.get("PXE-E51").copied().unwrap_or(0);
+        assert_eq!(f.booted + e51, 10, "{}", text(&r));
+        assert!(
+            f.booted > 0 && e51 > 0,
+            "seed {seed}: every port drew the same side of 28 s\n{}",
+            text(&r)
+        );
+    }
+}
