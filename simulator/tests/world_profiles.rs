@@ -259,3 +259,41 @@ fn ipxe_reports_its_own_error_for_an_unreachable_tftp_server() {
         text(&r)
     );
 }
+
+/// pxelab's ProxyDHCP answering `delay_ms` late, next to corp's plain DHCP.
+fn slow_proxy(delay_ms: u64) -> String {
+    let mut src = format!("{HEADER}{CORP_DHCP}{PXELAB_PROXY}respond_delay_ms = {delay_ms}\n");
+    for profile in ["pxe21-bios", "edk2-uefi", "legacy-rom", "ipxe"] {
+        src.push_str(&fleet_toml(profile, profile, 2, ""));
+    }
+    src
+}
+
+#[test]
+fn a_proxy_one_second_late_still_boots_every_profile() {
+    let r = run_toml(&slow_proxy(1000));
+    for profile in ["pxe21-bios", "edk2-uefi", "legacy-rom", "ipxe"] {
+        assert_all_booted_from(&r, profile, "pxelab");
+    }
+}
+
+#[test]
+fn a_proxy_slower_than_ipxes_2_s_wait_loses_every_client_at_the_ipxe_stage() {
+    // The ROMs wait out their windows and load iPXE from pxelab; iPXE then
+    // waits only 2 s for a ProxyDHCP, takes corp's file-less ACK and has
+    // nothing to boot.
+    let r = run_toml(&slow_proxy(3000));
+    for profile in ["pxe21-bios", "edk2-uefi", "legacy-rom", "ipxe"] {
+        assert_all_failed_with(&r, profile, "iPXE-nothing-to-boot");
+    }
+    for c in r.clients.iter().filter(|c| !c.name.starts_with("ipxe#")) {
+        assert!(
+            c.path
+                .iter()
+                .any(|s| s.starts_with("TFTP ") && s.ends_with("from pxelab")),
+            "{}: the ROM stage still loads iPXE from pxelab: {:?}",
+            c.name,
+            c.path
+        );
+    }
+}
