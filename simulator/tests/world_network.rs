@@ -196,3 +196,20 @@ fn a_spanning_tree_hold_range_is_drawn_per_port() {
         );
     }
 }
+
+#[test]
+#[ignore = "bug: a TFTP session still open when the run ends (final ACK lost) is missing from the server's tftp outcomes"]
+fn every_transfer_a_server_started_is_in_its_tftp_outcomes() {
+    // Each client loads exactly one file (an OS loader) from pxelab, so
+    // pxelab started at least one transfer per booted client.
+    for seed in 1..=10 {
+        let r = run_with_seed(&lossy(), Some(seed));
+        let booted = u64::from(fleet(&r, "bios").booted);
+        let transfers: u64 = server(&r, "pxelab").tftp.values().sum();
+        assert!(
+            transfers >= booted,
+            "seed {seed}: {booted} clients booted from pxelab but its tftp outcomes count {transfers} transfers\n{}",
+            text(&r)
+        );
+    }
+}
