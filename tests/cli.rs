@@ -82,16 +82,6 @@ fn assert_clear_failure(o: &Output, needles: &[&str]) {
 }
 
 #[test]
-fn no_arguments_explains_and_shows_serve_usage() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = pxelab(&[], dir.path());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("pxelab serve --interface"), "{out}");
-    assert!(out.contains("Usage: pxelab serve"), "{out}");
-}
-
-#[test]
 fn serve_help_lists_every_flag_with_its_default() {
     let dir = tempfile::tempdir().unwrap();
     let o = pxelab(&["serve", "--help"], dir.path());

@@ -224,7 +224,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "bad error code",
             append("\n[[expect]]\nfleet = \"a\"\nerror = \"E51\"\n"),
-            "t.toml:30:9: expect[0].error = \"E51\": not an error a client shows (known: PXE-E11, PXE-E32, PXE-E35, PXE-E3B, PXE-E36, PXE-E3F, PXE-E51, PXE-E52, PXE-E53, PXE-E55, PXE-E74, PXE-E77, PXE-E78, iPXE-no-config, iPXE-nothing-to-boot)",
+            "t.toml:30:9: expect[0].error = \"E51\": not an error a client shows (known: PXE-E11, PXE-E32, PXE-E35, PXE-E3B, PXE-E36, PXE-E3F, PXE-E51, PXE-E52, PXE-E53, PXE-E55, PXE-E74, PXE-E77, PXE-E78, iPXE-no-config, iPXE-nothing-to-boot, iPXE-could-not-boot)",
         ),
         (
             "duration out of range",

@@ -199,7 +199,6 @@ fn required_prefix(pattern: &str) -> String {
 }
 
 #[test]
-#[ignore = "bug: the JSON Schema's pattern for expect.error is ^PXE-E[0-9A-F]{2}$, so editors flag iPXE-no-config, which the checker accepts"]
 fn the_schema_accepts_every_error_code_an_expectation_may_name() {
     use pxelab_simulator::firmware::PxeError;
     use pxelab_simulator::scenario::schema;

@@ -83,7 +83,6 @@ fn random_and_mac_derived_uuids_are_no_finding() {
 }
 
 #[test]
-#[ignore = "bug: duplicate-uuid is computed from the fleet's uuid setting, not from the option 97 the firmware sends (zero-uuid quirk missed)"]
 fn the_zero_uuid_quirk_is_a_placeholder_finding() {
     // The quirk makes EDK2 send an all-zero GUID whatever SMBIOS holds
     // (research §2.4): on the wire all three clients are one identity.
@@ -92,7 +91,6 @@ fn the_zero_uuid_quirk_is_a_placeholder_finding() {
 }
 
 #[test]
-#[ignore = "bug: duplicate-uuid is computed from the fleet's uuid setting, not from the option 97 the firmware sends (EDK2 zero fallback missed)"]
 fn edk2_without_an_smbios_uuid_sends_zeros_and_is_a_finding() {
     // uuid = "none": SMBIOS holds no UUID, and EDK2 then sends an all-zero
     // GUID (zero_uuid_when_unknown).
@@ -101,7 +99,6 @@ fn edk2_without_an_smbios_uuid_sends_zeros_and_is_a_finding() {
 }
 
 #[test]
-#[ignore = "bug: duplicate-uuid is computed from the fleet's uuid setting, not from the option 97 the firmware sends (no-uuid quirk sends none)"]
 fn a_nic_that_sends_no_uuid_shares_none() {
     // The no-uuid quirk: option 97 is never sent, so no server sees a zero UUID.
     let msg = duplicate_uuid_finding(&lab(

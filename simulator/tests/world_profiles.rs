@@ -241,7 +241,6 @@ fn a_tftp_server_that_does_not_exist_is_an_arp_timeout() {
 }
 
 #[test]
-#[ignore = "bug: iPXE's TFTP/ARP failures are reported with Intel PXE-E codes (here PXE-E11), which an iPXE screen never shows"]
 fn ipxe_reports_its_own_error_for_an_unreachable_tftp_server() {
     // firmware/error.rs: "iPXE is not an Intel ROM and prints its own
     // messages; those get their own variants rather than a borrowed Intel code."

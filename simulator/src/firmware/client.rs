@@ -260,7 +260,10 @@ impl Firmware {
 
     // ------------------------------------------------------------ messages
 
-    fn uuid(&self) -> Option<[u8; 16]> {
+    /// The GUID this firmware sends in option 97: the machine's SMBIOS UUID as
+    /// the profile and its quirks present it (none, zeros, EDK2's zero
+    /// fallback when unknown).
+    pub fn uuid(&self) -> Option<[u8; 16]> {
         let p = &self.profile;
         if p.has(Quirk::NoUuid) {
             None
@@ -362,6 +365,16 @@ impl Firmware {
     fn dhcp_error(&self, intel: PxeError) -> PxeError {
         if self.is_ipxe() {
             PxeError::IpxeNoConfig
+        } else {
+            intel
+        }
+    }
+
+    /// The error for "the boot file did not arrive": iPXE says it could not
+    /// boot (the detail gives its reason), a ROM prints `intel`.
+    fn download_error(&self, intel: PxeError) -> PxeError {
+        if self.is_ipxe() {
+            PxeError::IpxeCouldNotBoot
         } else {
             intel
         }
@@ -1007,7 +1020,7 @@ impl Firmware {
                         format!("TFTP of {file} from {server}: {other}"),
                     ),
                 };
-                self.fail(e, detail);
+                self.fail(self.download_error(e), detail);
             }
         }
     }
@@ -1097,7 +1110,8 @@ impl Firmware {
                 Phase::BootDiscovery { .. } => "the boot server",
                 _ => "the TFTP server",
             };
-            self.fail(PxeError::E11, format!("no ARP reply from {ip}, {what}"));
+            let e = self.download_error(PxeError::E11);
+            self.fail(e, format!("no ARP reply from {ip}, {what}"));
         }
     }
 

@@ -42,11 +42,14 @@ pub enum PxeError {
     IpxeNoConfig,
     /// iPXE got an address but no file name from DHCP, ProxyDHCP or 4011.
     IpxeNothingToBoot,
+    /// iPXE had a file name but could not fetch it (no ARP answer, no TFTP
+    /// answer, file not found): the failure's detail says which.
+    IpxeCouldNotBoot,
 }
 
 impl PxeError {
     /// Every error, for validating the codes a scenario expects.
-    pub const ALL: [PxeError; 15] = [
+    pub const ALL: [PxeError; 16] = [
         PxeError::E11,
         PxeError::E32,
         PxeError::E35,
@@ -62,6 +65,7 @@ impl PxeError {
         PxeError::E78,
         PxeError::IpxeNoConfig,
         PxeError::IpxeNothingToBoot,
+        PxeError::IpxeCouldNotBoot,
     ];
 
     /// The error with this code, if any.
@@ -89,6 +93,7 @@ impl PxeError {
             PxeError::E78 => "PXE-E78",
             PxeError::IpxeNoConfig => "iPXE-no-config",
             PxeError::IpxeNothingToBoot => "iPXE-nothing-to-boot",
+            PxeError::IpxeCouldNotBoot => "iPXE-could-not-boot",
         }
     }
 
@@ -110,6 +115,7 @@ impl PxeError {
             PxeError::E78 => "Could not locate boot server.",
             PxeError::IpxeNoConfig => "No configuration methods succeeded",
             PxeError::IpxeNothingToBoot => "Nothing to boot: No such file or directory",
+            PxeError::IpxeCouldNotBoot => "Could not boot",
         }
     }
 }
@@ -118,7 +124,7 @@ impl fmt::Display for PxeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // iPXE's screen has no code: "iPXE" says whose message it is.
-            PxeError::IpxeNoConfig | PxeError::IpxeNothingToBoot => {
+            PxeError::IpxeNoConfig | PxeError::IpxeNothingToBoot | PxeError::IpxeCouldNotBoot => {
                 write!(f, "iPXE: {}", self.message())
             }
             _ => write!(f, "{}: {}", self.code(), self.message()),

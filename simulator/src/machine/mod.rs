@@ -158,6 +158,9 @@ pub struct Computer {
     pub mac: Mac,
     /// SMBIOS UUID, if the machine has a readable one.
     pub uuid: Option<[u8; 16]>,
+    /// What its boot ROM sends in option 97 (the UUID as the firmware's
+    /// quirks present it): what a server sees, so what identity findings use.
+    pub wire_uuid: Option<[u8; 16]>,
     /// Its switch port.
     pub port: PortId,
     /// The firmware (or iPXE) currently network-booting.

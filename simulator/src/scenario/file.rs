@@ -395,7 +395,10 @@ pub(crate) struct ExpectFile {
     pub booted_from: Option<Spanned<String>>,
     /// Every failed client shows this PXE error code, e.g. `PXE-E51`.
     #[serde(default)]
-    #[schemars(with = "Option<String>", pattern(r"^PXE-E[0-9A-F]{2}$"))]
+    #[schemars(
+        with = "Option<String>",
+        pattern(r"^(PXE-E[0-9A-F]{2}|iPXE-no-config|iPXE-nothing-to-boot|iPXE-could-not-boot)$")
+    )]
     pub error: Option<Spanned<String>>,
     /// A finding kind that must be (or, with present = false, must not be) reported.
     #[serde(default)]

@@ -302,6 +302,7 @@ impl World {
                     index: i,
                     mac,
                     uuid,
+                    wire_uuid: firmware.uuid(),
                     port,
                     firmware,
                     powered_on: at,

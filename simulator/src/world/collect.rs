@@ -190,7 +190,15 @@ impl World {
                 answers: server.log.answers.clone(),
                 ignored: server.log.ignored,
                 offer_latency: Spread::of(server.log.latencies.clone()),
-                tftp: server.log.tftp.clone(),
+                tftp: {
+                    // A session still retrying its last DATA when the run
+                    // stopped (its final ACK was lost) has no outcome yet.
+                    let mut t = server.log.tftp.clone();
+                    if !server.sessions.is_empty() {
+                        t.insert("still open".to_string(), server.sessions.len() as u64);
+                    }
+                    t
+                },
                 tftp_bytes: server.log.tftp_bytes,
                 booted_clients: self
                     .computers
@@ -338,7 +346,7 @@ impl World {
         // Identities a server cannot trust (research Q7).
         let mut by_uuid: BTreeMap<[u8; 16], Vec<usize>> = BTreeMap::new();
         for (c, computer) in self.computers.iter().enumerate() {
-            if let Some(u) = computer.uuid {
+            if let Some(u) = computer.wire_uuid {
                 by_uuid.entry(u).or_default().push(c);
             }
         }

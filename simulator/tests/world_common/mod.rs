@@ -22,8 +22,14 @@ pub fn run_toml(src: &str) -> Report {
 /// Runs `src`, replacing its seed when `seed` is given.
 pub fn run_with_seed(src: &str, seed: Option<u64>) -> Report {
     let sc = scenario(src);
-    run(&sc, RunOptions { seed, pcap: None })
-        .unwrap_or_else(|e| panic!("world does not build: {e}"))
+    run(
+        &sc,
+        RunOptions {
+            seed,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("world does not build: {e}"))
 }
 
 /// The text report, for assertion messages.
