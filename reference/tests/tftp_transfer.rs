@@ -327,6 +327,29 @@ fn blksize_and_windowsize_combinations() {
 }
 
 #[test]
+fn a_client_that_keeps_no_data_still_counts_every_byte() {
+    let file = contents(50_000);
+    let mut lab = lab_with(&file);
+    lab.add_client(
+        "boot/pxe.0",
+        ClientOptions {
+            blksize: Some(1468),
+            keep_data: false,
+            ..Default::default()
+        },
+    );
+    lab.run();
+    assert!(lab.clients[0].data().is_empty(), "nothing kept");
+    assert_eq!(lab.clients[0].received(), file.len() as u64);
+    assert_eq!(lab.server_events[0].outcome, TftpOutcome::Completed);
+    assert!(
+        matches!(lab.client_events[0].1, ClientEvent::Completed { bytes, .. } if bytes == file.len() as u64),
+        "{:?}",
+        lab.client_events
+    );
+}
+
+#[test]
 fn tsize_probe_then_abort_then_success() {
     let file = contents(20_000);
     let mut lab = lab_with(&file);

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use pxelab_reference::tftp::{ClientEvent, ClientFailure, TftpClient};
+use pxelab_reference::tftp::{ClientEvent, ClientFailure, ClientOptions, TftpClient};
 use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{
     CLIENT_PORT, DhcpMessage, FLAG_BROADCAST, MessageType, Op, PXE_PORT, SERVER_PORT, code,
@@ -927,12 +927,17 @@ impl Firmware {
             file: file.clone(),
             named_by: msg.server_id().unwrap_or(from),
         });
+        // The model needs how much arrived, not the bytes themselves.
+        let opts = ClientOptions {
+            keep_data: false,
+            ..self.profile.tftp.clone()
+        };
         let client = TftpClient::new(
             now,
             SocketAddrV4::new(server, TFTP_PORT),
             SocketAddrV4::new(ip, self.ports[1]),
             file.clone(),
-            self.profile.tftp.clone(),
+            opts,
         );
         self.deadline = None;
         self.phase = Phase::Tftp {
@@ -995,13 +1000,13 @@ impl Firmware {
                 });
             }
             ClientEvent::Failed { reason } => {
-                let got_data = !client.data().is_empty();
+                let got_data = client.received() > 0;
                 let (e, detail) = match reason {
                     ClientFailure::TimedOut if got_data => (
                         PxeError::E35,
                         format!(
                             "{server} stopped sending {file} after {} bytes",
-                            client.data().len()
+                            client.received()
                         ),
                     ),
                     ClientFailure::TimedOut => (
