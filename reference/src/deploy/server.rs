@@ -279,18 +279,21 @@ impl DeploymentServer {
         computer: ComputerId,
         kind: JobKind,
     ) -> Result<JobId, ScheduleRefused> {
-        if !self.config.mode.is_legacy() {
-            if let Err(reason) = self.check(computer, &kind) {
-                self.event(
-                    now,
-                    DeployEventKind::Refused {
-                        computer,
-                        kind,
-                        reason: reason.clone(),
-                    },
-                );
-                return Err(reason);
-            }
+        let verdict = if self.config.mode.is_legacy() {
+            Ok(())
+        } else {
+            self.check(computer, &kind)
+        };
+        if let Err(reason) = verdict {
+            self.event(
+                now,
+                DeployEventKind::Refused {
+                    computer,
+                    kind,
+                    reason: reason.clone(),
+                },
+            );
+            return Err(reason);
         }
         let id = JobId(u32::try_from(self.jobs.len() + 1).unwrap_or(u32::MAX));
         self.jobs.push(Job::new(
