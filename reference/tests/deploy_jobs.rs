@@ -274,10 +274,6 @@ fn illegal_transitions_are_errors_and_change_nothing() {
             .is_err()
     );
     s.start(at(5), job).expect("starts");
-    assert!(
-        s.arm(at(6), job).is_err(),
-        "a running job is not armed again"
-    );
     s.report_status(
         at(7),
         job,
@@ -293,6 +289,7 @@ fn illegal_transitions_are_errors_and_change_nothing() {
     assert!(s.fail(at(8), job, "late".into()).is_err());
     assert_eq!(s.job(job).map(|j| j.state()), Some(&JobState::Succeeded));
     assert_eq!(s.job(job).map(|j| j.history().len()), Some(4));
+    assert_eq!(s.job(job).map(|j| j.failed_attempts()), Some(0));
 
     assert_eq!(
         s.start(at(9), JobId(77)),
@@ -416,6 +413,17 @@ fn a_pre_os_boot_that_never_reports_counts_as_a_failed_attempt() {
             "failed"
         ]
     );
+
+    // Bootworks started the job, then the machine came back to Windows with no
+    // outcome reported: the same.
+    let (mut s, c) = lab(ServerMode::Reference, PreOsPath::PxeBootworks);
+    let job = s.schedule(at(0), c, deploy_xp()).expect("ok");
+    s.arm(at(10), job).expect("arms");
+    s.start(at(20), job).expect("starts");
+    assert_eq!(s.arm(at(30), job), Ok(JobState::Armed));
+    assert_eq!(s.job(job).map(|j| j.failed_attempts()), Some(1));
+    let note = &s.job(job).expect("exists").history()[3].note;
+    assert!(note.contains("before Bootworks reported"), "{note}");
 
     let (mut legacy, c) = lab(
         ServerMode::Legacy { trust_uuid: false },

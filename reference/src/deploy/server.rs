@@ -358,14 +358,20 @@ impl DeploymentServer {
 
     /// The boot into the pre-OS environment is set up for `job` (AClient wrote the
     /// boot flag, or the PXE server will hand out Bootworks). Arming a job that is
-    /// already armed means the last pre-OS boot ended without a report: that counts
-    /// as a failed attempt, so in reference mode a Bootworks that dies silently
-    /// still cannot keep a machine looping. Returns the job's state afterwards.
+    /// armed or running means the machine is back in its production OS although
+    /// the last pre-OS attempt never reported its outcome: that counts as a failed
+    /// attempt, so in reference mode a Bootworks that dies silently still cannot
+    /// keep a machine looping. Returns the job's state afterwards.
     pub fn arm(&mut self, now: Instant, job: JobId) -> Result<JobState, JobError> {
-        let j = self.job_mut(job)?;
-        if *j.state() == JobState::Armed {
-            let reason = "the pre-OS boot ended without a report from Bootworks".to_string();
-            let state = self.attempt_failed(now, job, reason)?;
+        let missed = match self.job_mut(job)?.state() {
+            JobState::Armed => Some("the pre-OS boot ended without a report from Bootworks"),
+            JobState::Running => {
+                Some("the pre-OS session ended before Bootworks reported the outcome")
+            }
+            _ => None,
+        };
+        if let Some(reason) = missed {
+            let state = self.attempt_failed(now, job, reason.to_string())?;
             if state.is_terminal() {
                 return Ok(state);
             }
