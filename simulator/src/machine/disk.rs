@@ -1,0 +1,953 @@
+//! A synthetic but exact disk, and disk images whose bytes are computed.
+//!
+//! Issue 5 asks that what Bootworks writes be checked byte for byte against
+//! the image, for fleets of machines each receiving gigabytes. Holding those
+//! bytes is out of the question, so:
+//!
+//! - an [`ImageContent`] is a seed and a size; its byte at any offset is the
+//!   ChaCha8 keystream keyed by the seed, generated 4 KiB block by block
+//!   ([`BLOCK_SIZE`]), so a 2 GiB image costs nothing to hold and any part of
+//!   it can be produced on demand;
+//! - a [`Disk`] stores only what was written, as extents in a `BTreeMap`:
+//!   literal bytes (the MBR, a corrupted byte) or a *reference* to a range of an
+//!   image ("these 1 MiB hold image 7's bytes 3 MiB..4 MiB"). Contiguous image
+//!   chunks merge, so an image streamed in 2048 chunks ends as one extent.
+//!   Sectors never written read as zeros, as a new disk or a sparse file does.
+//!
+//! Sector 0 is an ordinary sector holding the MBR ([`super::mbr`]); the
+//! partition table and the Bootworks boot flag are read from and written to it,
+//! so raw writes to sector 0 and MBR edits see each other.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+
+use super::mbr::{
+    BootFlag, Mbr, MbrError, PARTITION_SLOTS, PartitionEntry, PartitionType, SECTOR_SIZE,
+};
+
+/// The unit image content is generated and compared in.
+pub const BLOCK_SIZE: u64 = 4096;
+/// Where [`Disk::with_layout`] starts the first partition: LBA 2048 (1 MiB),
+/// the alignment partitioners have used since Windows Vista, and the boundary
+/// every later partition starts on.
+pub const FIRST_PARTITION_LBA: u64 = 2048;
+const ALIGN_SECTORS: u64 = FIRST_PARTITION_LBA;
+const SECTOR: u64 = SECTOR_SIZE as u64;
+/// Adjacent literal extents merge up to this size, so byte-wise writers do not
+/// leave thousands of tiny extents, and no merge copies much.
+const MAX_MERGED_BYTES: usize = 64 * 1024;
+/// The domain string mixed into the ChaCha key, so image content cannot collide
+/// with another seeded stream of the simulator that uses the same seed.
+const KEY_DOMAIN: &[u8; 24] = b"pxelab image content v1\0";
+
+/// A disk image whose content is derived from a seed: byte `i` is byte `i` of
+/// the ChaCha8 keystream keyed by the seed.
+///
+/// Two images are the same image when seed and size are equal; the SHA-256 is
+/// computed once, streaming, on first use.
+#[derive(Clone)]
+pub struct ImageContent {
+    seed: u64,
+    size: u64,
+    sha256: OnceLock<[u8; 32]>,
+}
+
+impl PartialEq for ImageContent {
+    fn eq(&self, other: &Self) -> bool {
+        self.seed == other.seed && self.size == other.size
+    }
+}
+
+impl Eq for ImageContent {}
+
+impl std::hash::Hash for ImageContent {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.seed, self.size).hash(state);
+    }
+}
+
+impl fmt::Debug for ImageContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageContent")
+            .field("seed", &self.seed)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl ImageContent {
+    /// The image of `size` bytes derived from `seed`.
+    pub fn new(seed: u64, size: u64) -> ImageContent {
+        ImageContent {
+            seed,
+            size,
+            sha256: OnceLock::new(),
+        }
+    }
+
+    /// The seed the content derives from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Fills `buf` with the image's bytes from `offset`, stopping at the end of
+    /// the image; returns how many bytes were filled.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let available = self.size.saturating_sub(offset);
+        let n = usize::try_from(available).map_or(buf.len(), |a| a.min(buf.len()));
+        fill_content(self.seed, offset, &mut buf[..n]);
+        n
+    }
+
+    /// `len` bytes from `offset` (fewer past the end of the image).
+    pub fn bytes(&self, offset: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0; len];
+        let n = self.read_at(offset, &mut buf);
+        buf.truncate(n);
+        buf
+    }
+
+    /// Every byte of the image. Only for small images (tests, file-backed
+    /// disks): this is the one call that does hold the whole image.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.bytes(0, usize::try_from(self.size).unwrap_or(usize::MAX))
+    }
+
+    /// SHA-256 of the content, computed block by block on first use and cached.
+    pub fn sha256(&self) -> [u8; 32] {
+        *self.sha256.get_or_init(|| {
+            let mut hasher = Sha256::new();
+            let mut stream = ContentStream::new(self.seed);
+            let mut block = [0; BLOCK_SIZE as usize];
+            let mut offset = 0;
+            while offset < self.size {
+                let n = (self.size - offset).min(BLOCK_SIZE) as usize;
+                stream.block(offset / BLOCK_SIZE, &mut block);
+                hasher.update(&block[..n]);
+                offset += n as u64;
+            }
+            hasher.finalize().into()
+        })
+    }
+
+    /// The SHA-256 as lowercase hex, as image stores print it.
+    pub fn sha256_hex(&self) -> String {
+        self.sha256().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The keystream of one image seed, seekable by 4 KiB block.
+struct ContentStream {
+    rng: ChaCha8Rng,
+}
+
+impl ContentStream {
+    fn new(seed: u64) -> ContentStream {
+        let mut key = [0; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        key[8..].copy_from_slice(KEY_DOMAIN);
+        ContentStream {
+            rng: ChaCha8Rng::from_seed(key),
+        }
+    }
+
+    /// Block `index` of the content (bytes `index * 4096 ..`).
+    fn block(&mut self, index: u64, out: &mut [u8; BLOCK_SIZE as usize]) {
+        self.rng
+            .set_word_pos(u128::from(index) * u128::from(BLOCK_SIZE / 4));
+        self.rng.fill_bytes(out);
+    }
+}
+
+/// Fills `buf` with content bytes from `offset` on (no bound on the size).
+fn fill_content(seed: u64, offset: u64, buf: &mut [u8]) {
+    let mut stream = ContentStream::new(seed);
+    let mut block = [0; BLOCK_SIZE as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        let at = offset + done as u64;
+        let within = (at % BLOCK_SIZE) as usize;
+        stream.block(at / BLOCK_SIZE, &mut block);
+        let n = (BLOCK_SIZE as usize - within).min(buf.len() - done);
+        buf[done..done + n].copy_from_slice(&block[within..within + n]);
+        done += n;
+    }
+}
+
+/// What a partition of a [`Disk::with_layout`] disk is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartitionKind {
+    /// The installed OS: type 0x07 (NTFS); the first one is made active.
+    Os,
+    /// A hidden Bootworks partition: [`PartitionType::HIDDEN_BOOTWORKS`]
+    /// (0x12, pxelab's choice).
+    HiddenBootworks,
+}
+
+impl PartitionKind {
+    /// The MBR type byte written for this kind.
+    pub fn partition_type(self) -> PartitionType {
+        match self {
+            PartitionKind::Os => PartitionType::NTFS,
+            PartitionKind::HiddenBootworks => PartitionType::HIDDEN_BOOTWORKS,
+        }
+    }
+}
+
+/// One partition asked of [`Disk::with_layout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartitionSpec {
+    /// What it is for.
+    pub kind: PartitionKind,
+    /// Size in bytes, rounded up to whole sectors.
+    pub size: u64,
+}
+
+/// Why a disk operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiskError {
+    /// The size is zero or not whole sectors.
+    #[error("a disk of {0} bytes is not a whole, non-zero number of 512-byte sectors")]
+    BadSize(u64),
+    /// A read or write past the end of the disk.
+    #[error("{len} bytes at offset {offset} run past the end of the {size}-byte disk")]
+    OutOfRange {
+        /// Where it started.
+        offset: u64,
+        /// How long it was.
+        len: u64,
+        /// The disk's size.
+        size: u64,
+    },
+    /// Sector 0 does not hold a valid MBR.
+    #[error("sector 0: {0}")]
+    Mbr(#[from] MbrError),
+    /// The partition slot is unused (or past slot 3).
+    #[error("there is no partition {0} in the MBR")]
+    NoSuchPartition(usize),
+    /// The table describes a partition past the end of the disk.
+    #[error("partition {partition} ends at byte {end}, past the end of the {size}-byte disk")]
+    PartitionBeyondDisk {
+        /// The slot.
+        partition: usize,
+        /// One past its last byte.
+        end: u64,
+        /// The disk's size.
+        size: u64,
+    },
+    /// The image does not fit the partition.
+    #[error(
+        "an image of {image_size} bytes does not fit partition {partition} ({partition_size} bytes)"
+    )]
+    ImageTooLarge {
+        /// The image's size.
+        image_size: u64,
+        /// The slot.
+        partition: usize,
+        /// The partition's size.
+        partition_size: u64,
+    },
+    /// A chunk that is not part of the image.
+    #[error("chunk {offset}..{end} lies outside the {image_size}-byte image", end = offset.saturating_add(*len))]
+    ChunkOutsideImage {
+        /// Where the chunk starts in the image.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// The image's size.
+        image_size: u64,
+    },
+    /// More partitions than an MBR holds.
+    #[error("{0} partitions asked for; an MBR holds at most 4")]
+    TooManyPartitions(usize),
+    /// A partition of size zero.
+    #[error("partition {0} is asked with size 0")]
+    EmptyPartition(usize),
+    /// The layout does not fit the disk, or not in MBR's 32-bit sector fields.
+    #[error(
+        "the layout needs {needed} bytes (partitions from LBA 2048, 1 MiB aligned) but the disk has {size} and MBR addresses at most 2 TiB"
+    )]
+    LayoutTooLarge {
+        /// Bytes the layout needs.
+        needed: u64,
+        /// The disk's size.
+        size: u64,
+    },
+}
+
+/// Why a partition does not hold an image.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// A byte differs.
+    #[error(
+        "partition differs from the image at offset {first_bad_offset}: expected {expected:#04x}, found {found:#04x}"
+    )]
+    Mismatch {
+        /// The first differing byte, counted from the start of the partition
+        /// (the same as the offset in the image).
+        first_bad_offset: u64,
+        /// The image's byte there.
+        expected: u8,
+        /// The disk's byte there.
+        found: u8,
+    },
+    /// The partition could not be read.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+}
+
+/// Where an extent's bytes come from.
+#[derive(Clone, PartialEq, Eq)]
+enum Source {
+    /// Bytes held literally.
+    Bytes(Vec<u8>),
+    /// The bytes of `image` from `offset` on.
+    Image {
+        seed: u64,
+        image_size: u64,
+        offset: u64,
+    },
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Source::Image { seed, offset, .. } => write!(f, "Image(seed {seed}, from {offset})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Extent {
+    len: u64,
+    source: Source,
+}
+
+impl Extent {
+    /// The part `from..to` (relative to the extent's start).
+    fn slice(&self, from: u64, to: u64) -> Extent {
+        let source = match &self.source {
+            Source::Bytes(b) => Source::Bytes(b[from as usize..to as usize].to_vec()),
+            Source::Image {
+                seed,
+                image_size,
+                offset,
+            } => Source::Image {
+                seed: *seed,
+                image_size: *image_size,
+                offset: offset + from,
+            },
+        };
+        Extent {
+            len: to - from,
+            source,
+        }
+    }
+
+    /// Appends `next` if it continues this extent's source.
+    fn try_append(&mut self, next: &Extent) -> bool {
+        match (&mut self.source, &next.source) {
+            (Source::Bytes(a), Source::Bytes(b)) if a.len() + b.len() <= MAX_MERGED_BYTES => {
+                a.extend_from_slice(b);
+            }
+            (
+                Source::Image {
+                    seed,
+                    image_size,
+                    offset,
+                },
+                Source::Image {
+                    seed: s2,
+                    image_size: z2,
+                    offset: o2,
+                },
+            ) if seed == s2 && image_size == z2 && *offset + self.len == *o2 => {}
+            _ => return false,
+        }
+        self.len += next.len;
+        true
+    }
+
+    /// Copies the extent's bytes `from..from + out.len()` into `out`.
+    fn read(&self, from: u64, out: &mut [u8]) {
+        match &self.source {
+            Source::Bytes(b) => out.copy_from_slice(&b[from as usize..from as usize + out.len()]),
+            Source::Image { seed, offset, .. } => fill_content(*seed, offset + from, out),
+        }
+    }
+}
+
+/// A simulated disk: sector 0 holds an MBR, the rest is sparse.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    size: u64,
+    /// Non-overlapping extents keyed by their first byte on the disk.
+    extents: BTreeMap<u64, Extent>,
+}
+
+impl Disk {
+    /// A blank disk of `size` bytes whose sector 0 holds an empty MBR.
+    pub fn new(size: u64) -> Result<Disk, DiskError> {
+        if size == 0 || !size.is_multiple_of(SECTOR) {
+            return Err(DiskError::BadSize(size));
+        }
+        let mut disk = Disk {
+            size,
+            extents: BTreeMap::new(),
+        };
+        disk.set_mbr(&Mbr::default())?;
+        Ok(disk)
+    }
+
+    /// A disk with the given partitions, in order, the first from LBA 2048 and
+    /// each on a 1 MiB boundary; the first OS partition is active.
+    pub fn with_layout(size: u64, specs: &[PartitionSpec]) -> Result<Disk, DiskError> {
+        if specs.len() > PARTITION_SLOTS {
+            return Err(DiskError::TooManyPartitions(specs.len()));
+        }
+        let mut disk = Disk::new(size)?;
+        let mut table = [None; PARTITION_SLOTS];
+        let mut next = FIRST_PARTITION_LBA;
+        let mut active_given = false;
+        for (slot, spec) in specs.iter().enumerate() {
+            if spec.size == 0 {
+                return Err(DiskError::EmptyPartition(slot));
+            }
+            let sectors = spec.size.div_ceil(SECTOR);
+            let end = next + sectors;
+            let too_large = DiskError::LayoutTooLarge {
+                needed: end.saturating_mul(SECTOR),
+                size,
+            };
+            if end.saturating_mul(SECTOR) > size {
+                return Err(too_large);
+            }
+            let (Ok(lba_start), Ok(sectors)) = (u32::try_from(next), u32::try_from(sectors)) else {
+                return Err(too_large);
+            };
+            let active = spec.kind == PartitionKind::Os && !active_given;
+            active_given |= active;
+            table[slot] = Some(PartitionEntry {
+                active,
+                kind: spec.kind.partition_type(),
+                lba_start,
+                sectors,
+            });
+            next = end.div_ceil(ALIGN_SECTORS) * ALIGN_SECTORS;
+        }
+        disk.set_mbr(&Mbr::new(table)?)?;
+        Ok(disk)
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// How many extents the disk stores: what it costs to hold.
+    pub fn extent_count(&self) -> usize {
+        self.extents.len()
+    }
+
+    /// Bytes held literally in memory (image references cost none).
+    pub fn stored_bytes(&self) -> u64 {
+        self.extents
+            .values()
+            .map(|e| match &e.source {
+                Source::Bytes(b) => b.len() as u64,
+                Source::Image { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// The MBR in sector 0.
+    pub fn mbr(&self) -> Result<Mbr, DiskError> {
+        let sector = self.read(0, SECTOR_SIZE)?;
+        Ok(Mbr::parse(&sector)?)
+    }
+
+    /// Writes `mbr` to sector 0.
+    pub fn set_mbr(&mut self, mbr: &Mbr) -> Result<(), DiskError> {
+        self.write(0, &mbr.emit())
+    }
+
+    /// The Bootworks boot flag (`None`: never written).
+    pub fn boot_flag(&self) -> Result<Option<BootFlag>, DiskError> {
+        Ok(self.mbr()?.boot_flag()?)
+    }
+
+    /// Writes the Bootworks boot flag into sector 0, as AClient does from Windows.
+    pub fn set_boot_flag(&mut self, flag: BootFlag) -> Result<(), DiskError> {
+        let mut mbr = self.mbr()?;
+        mbr.set_boot_flag(flag);
+        self.set_mbr(&mbr)
+    }
+
+    /// The byte range of partition `partition` on the disk.
+    pub fn partition_range(&self, partition: usize) -> Result<Range<u64>, DiskError> {
+        let mbr = self.mbr()?;
+        let entry = mbr
+            .partition(partition)
+            .ok_or(DiskError::NoSuchPartition(partition))?;
+        let range = entry.byte_offset()..entry.byte_offset() + entry.byte_len();
+        if range.end > self.size {
+            return Err(DiskError::PartitionBeyondDisk {
+                partition,
+                end: range.end,
+                size: self.size,
+            });
+        }
+        Ok(range)
+    }
+
+    /// Writes `data` at `offset`.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.check_range(offset, data.len() as u64)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.put(
+            offset,
+            Extent {
+                len: data.len() as u64,
+                source: Source::Bytes(data.to_vec()),
+            },
+        );
+        Ok(())
+    }
+
+    /// `len` bytes from `offset`; never-written bytes read as zeros.
+    pub fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
+        let mut buf = vec![0; len];
+        self.read_into(offset, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Fills `buf` with the bytes from `offset`.
+    pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        self.check_range(offset, buf.len() as u64)?;
+        buf.fill(0);
+        let end = offset + buf.len() as u64;
+        for (&start, extent) in self.overlapping(offset, end) {
+            let from = start.max(offset);
+            let to = (start + extent.len).min(end);
+            extent.read(
+                from - start,
+                &mut buf[(from - offset) as usize..(to - offset) as usize],
+            );
+        }
+        Ok(())
+    }
+
+    /// Records that `partition` holds the whole image from its first byte,
+    /// without copying: the extent refers to the image.
+    pub fn apply_image(&mut self, image: &ImageContent, partition: usize) -> Result<(), DiskError> {
+        self.write_image_chunk(partition, 0, image.size(), image)
+    }
+
+    /// Records that bytes `offset..offset + len` of the image have been written
+    /// at the same offset into `partition`: one chunk of a simulated transfer.
+    pub fn write_image_chunk(
+        &mut self,
+        partition: usize,
+        offset: u64,
+        len: u64,
+        image: &ImageContent,
+    ) -> Result<(), DiskError> {
+        self.write_image_range(partition, offset, offset, len, image)
+    }
+
+    /// Records that bytes `image_offset..image_offset + len` of the image were
+    /// written at `offset` into `partition` — a chunk landing somewhere other
+    /// than its place in the image (a transfer bug the verification must catch).
+    pub fn write_image_range(
+        &mut self,
+        partition: usize,
+        offset: u64,
+        image_offset: u64,
+        len: u64,
+        image: &ImageContent,
+    ) -> Result<(), DiskError> {
+        if image_offset
+            .checked_add(len)
+            .is_none_or(|end| end > image.size())
+        {
+            return Err(DiskError::ChunkOutsideImage {
+                offset: image_offset,
+                len,
+                image_size: image.size(),
+            });
+        }
+        let range = self.partition_range(partition)?;
+        let partition_size = range.end - range.start;
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > partition_size)
+        {
+            return Err(DiskError::ImageTooLarge {
+                image_size: offset.saturating_add(len),
+                partition,
+                partition_size,
+            });
+        }
+        if len > 0 {
+            self.put(
+                range.start + offset,
+                Extent {
+                    len,
+                    source: Source::Image {
+                        seed: image.seed(),
+                        image_size: image.size(),
+                        offset: image_offset,
+                    },
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Flips every bit of the byte at `offset` (disk offset): a bad sector or a
+    /// transfer that delivered a wrong byte. The byte always changes.
+    pub fn corrupt(&mut self, offset: u64) -> Result<(), DiskError> {
+        let mut byte = [0];
+        self.read_into(offset, &mut byte)?;
+        self.write(offset, &[!byte[0]])
+    }
+
+    /// Checks that `partition` begins with the image's bytes, all of them.
+    ///
+    /// Walks the partition extent by extent, block by block. A range that
+    /// refers to this very image at this very offset holds the image's bytes by
+    /// definition (its bytes *are* `image` at that offset), so it is not
+    /// regenerated twice to be compared with itself; every other range —
+    /// literal bytes, another image, the right image at a shifted offset, never
+    /// written sectors — is generated and compared byte for byte.
+    /// [`Disk::verify_partition_exhaustive`] compares everything, for tests.
+    pub fn verify_partition_against(
+        &self,
+        partition: usize,
+        image: &ImageContent,
+    ) -> Result<(), VerifyError> {
+        self.verify(partition, image, false)
+    }
+
+    /// As [`Disk::verify_partition_against`], but materialises and compares
+    /// every byte, including ranges that refer to the image itself. Costs two
+    /// keystream generations per byte: for small images and cross-checks.
+    pub fn verify_partition_exhaustive(
+        &self,
+        partition: usize,
+        image: &ImageContent,
+    ) -> Result<(), VerifyError> {
+        self.verify(partition, image, true)
+    }
+
+    fn verify(
+        &self,
+        partition: usize,
+        image: &ImageContent,
+        exhaustive: bool,
+    ) -> Result<(), VerifyError> {
+        let range = self.partition_range(partition)?;
+        let partition_size = range.end - range.start;
+        if image.size() > partition_size {
+            return Err(DiskError::ImageTooLarge {
+                image_size: image.size(),
+                partition,
+                partition_size,
+            }
+            .into());
+        }
+        let (start, end) = (range.start, range.start + image.size());
+        let mut pos = start;
+        let mut segments: Vec<(u64, u64, Option<&Extent>, u64)> = Vec::new();
+        for (&e_start, extent) in self.overlapping(start, end) {
+            let from = e_start.max(start);
+            let to = (e_start + extent.len).min(end);
+            if pos < from {
+                segments.push((pos, from, None, 0));
+            }
+            segments.push((from, to, Some(extent), from - e_start));
+            pos = to;
+        }
+        if pos < end {
+            segments.push((pos, end, None, 0));
+        }
+        let mut expected = [0; BLOCK_SIZE as usize];
+        let mut found = [0; BLOCK_SIZE as usize];
+        for (from, to, extent, within) in segments {
+            if !exhaustive
+                && let Some(Extent {
+                    source:
+                        Source::Image {
+                            seed,
+                            image_size,
+                            offset,
+                        },
+                    ..
+                }) = extent
+                && *seed == image.seed()
+                && *image_size == image.size()
+                && offset + within == from - start
+            {
+                continue;
+            }
+            let mut at = from;
+            while at < to {
+                // Stop at block boundaries of the image so each step is one
+                // generated block of the expected content.
+                let image_at = at - start;
+                let n = (BLOCK_SIZE - image_at % BLOCK_SIZE).min(to - at) as usize;
+                image.read_at(image_at, &mut expected[..n]);
+                match extent {
+                    Some(e) => {
+                        let e_start = from - within;
+                        e.read(at - e_start, &mut found[..n]);
+                    }
+                    None => found[..n].fill(0),
+                }
+                if expected[..n] != found[..n]
+                    && let Some(i) = (0..n).find(|&i| expected[i] != found[i])
+                {
+                    return Err(VerifyError::Mismatch {
+                        first_bad_offset: image_at + i as u64,
+                        expected: expected[i],
+                        found: found[i],
+                    });
+                }
+                at += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(DiskError::OutOfRange {
+                offset,
+                len,
+                size: self.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// The extents overlapping `start..end`, in disk order.
+    fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = (&u64, &Extent)> {
+        // The extent that starts before `start` may reach into the range.
+        let first = self
+            .extents
+            .range(..start)
+            .next_back()
+            .filter(|(s, e)| **s + e.len > start)
+            .map(|(s, _)| *s)
+            .unwrap_or(start);
+        self.extents.range(first..end)
+    }
+
+    /// Stores `extent` at `start`, replacing what was there, and merges it with
+    /// neighbours that continue it.
+    fn put(&mut self, start: u64, extent: Extent) {
+        let end = start + extent.len;
+        let hit: Vec<u64> = self.overlapping(start, end).map(|(s, _)| *s).collect();
+        for s in hit {
+            let Some(old) = self.extents.remove(&s) else {
+                continue;
+            };
+            let old_end = s + old.len;
+            if s < start {
+                self.extents.insert(s, old.slice(0, start - s));
+            }
+            if old_end > end {
+                self.extents.insert(end, old.slice(end - s, old.len));
+            }
+        }
+        let mut start = start;
+        let mut extent = extent;
+        if let Some((&p_start, prev)) = self.extents.range_mut(..start).next_back()
+            && p_start + prev.len == start
+            && prev.try_append(&extent)
+        {
+            start = p_start;
+            extent = prev.clone();
+            self.extents.remove(&p_start);
+        }
+        let end = start + extent.len;
+        if let Some(next) = self.extents.get(&end).cloned()
+            && extent.try_append(&next)
+        {
+            self.extents.remove(&end);
+        }
+        self.extents.insert(start, extent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn unaligned_reads_match_the_materialised_image() {
+        let image = ImageContent::new(3, 3 * BLOCK_SIZE + 100);
+        let all = image.to_vec();
+        assert_eq!(all.len() as u64, image.size());
+        for (offset, len) in [(0, 10), (4093, 9), (4096, 4096), (8190, 4200), (12380, 50)] {
+            let got = image.bytes(offset, len);
+            let end = (offset as usize + len).min(all.len());
+            assert_eq!(got, all[offset as usize..end], "offset {offset} len {len}");
+        }
+    }
+
+    #[test]
+    fn overwrites_split_extents_and_keep_the_rest() {
+        let mut disk = Disk::new(1 << 20).unwrap();
+        disk.write(1000, &[1; 100]).unwrap();
+        disk.write(1050, &[2; 10]).unwrap();
+        let got = disk.read(990, 120).unwrap();
+        let mut want = vec![0; 10];
+        want.extend([1; 50]);
+        want.extend([2; 10]);
+        want.extend([1; 40]);
+        want.extend([0; 10]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn out_of_range_access_is_refused() {
+        let mut disk = Disk::new(4096).unwrap();
+        assert!(matches!(
+            disk.write(4090, &[0; 7]),
+            Err(DiskError::OutOfRange { .. })
+        ));
+        assert!(disk.read(u64::MAX, 2).is_err());
+        assert_eq!(Disk::new(1000).unwrap_err(), DiskError::BadSize(1000));
+    }
+
+    /// A disk whose partition 0 starts at 1 MiB and holds `len` bytes.
+    fn one_partition(len: u64) -> Disk {
+        Disk::with_layout(
+            (1 << 20) + len.next_multiple_of(1 << 20),
+            &[PartitionSpec {
+                kind: PartitionKind::Os,
+                size: len,
+            }],
+        )
+        .unwrap()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Chunk {
+            offset: u64,
+            len: u64,
+        },
+        Shifted {
+            offset: u64,
+            image_offset: u64,
+            len: u64,
+        },
+        OtherImage {
+            offset: u64,
+            len: u64,
+        },
+        Corrupt {
+            offset: u64,
+        },
+        Write {
+            offset: u64,
+            byte: u8,
+        },
+    }
+
+    fn step(size: u64) -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..size, 1..size).prop_map(move |(o, l)| Step::Chunk { offset: o, len: l.min(size - o) }),
+            1 => (0..size, 0..size, 1..size).prop_map(move |(o, i, l)| Step::Shifted {
+                offset: o, image_offset: i, len: l.min(size - o).min(size - i) }),
+            1 => (0..size, 1..size).prop_map(move |(o, l)| Step::OtherImage { offset: o, len: l.min(size - o) }),
+            1 => (0..size).prop_map(|o| Step::Corrupt { offset: o }),
+            1 => (0..size, any::<u8>()).prop_map(|(o, b)| Step::Write { offset: o, byte: b }),
+        ]
+    }
+
+    proptest! {
+        /// The fast path (skipping ranges that refer to the image itself)
+        /// reaches the same verdict, at the same offset, as comparing every
+        /// byte; and reads of image extents equal the materialised image.
+        #[test]
+        fn fast_verification_agrees_with_exhaustive(
+            steps in prop::collection::vec(step(20_000), 0..12),
+            full_first in any::<bool>(),
+        ) {
+            let image = ImageContent::new(11, 20_000);
+            let other = ImageContent::new(12, 20_000);
+            let mut disk = one_partition(image.size());
+            let base = disk.partition_range(0).unwrap().start;
+            if full_first {
+                disk.apply_image(&image, 0).unwrap();
+            }
+            let mut shadow = if full_first { image.to_vec() } else { vec![0; 20_000] };
+            for s in &steps {
+                match *s {
+                    Step::Chunk { offset, len } => {
+                        disk.write_image_chunk(0, offset, len, &image).unwrap();
+                        shadow[offset as usize..(offset + len) as usize]
+                            .copy_from_slice(&image.bytes(offset, len as usize));
+                    }
+                    Step::Shifted { offset, image_offset, len } => {
+                        disk.write_image_range(0, offset, image_offset, len, &image).unwrap();
+                        shadow[offset as usize..(offset + len) as usize]
+                            .copy_from_slice(&image.bytes(image_offset, len as usize));
+                    }
+                    Step::OtherImage { offset, len } => {
+                        disk.write_image_chunk(0, offset, len, &other).unwrap();
+                        shadow[offset as usize..(offset + len) as usize]
+                            .copy_from_slice(&other.bytes(offset, len as usize));
+                    }
+                    Step::Corrupt { offset } => {
+                        disk.corrupt(base + offset).unwrap();
+                        shadow[offset as usize] = !shadow[offset as usize];
+                    }
+                    Step::Write { offset, byte } => {
+                        disk.write(base + offset, &[byte]).unwrap();
+                        shadow[offset as usize] = byte;
+                    }
+                }
+            }
+            prop_assert_eq!(disk.read(base, 20_000).unwrap(), shadow.clone());
+            let want = image.to_vec();
+            let expected = match (0..want.len()).find(|&i| want[i] != shadow[i]) {
+                None => Ok(()),
+                Some(i) => Err(VerifyError::Mismatch {
+                    first_bad_offset: i as u64,
+                    expected: want[i],
+                    found: shadow[i],
+                }),
+            };
+            prop_assert_eq!(disk.verify_partition_exhaustive(0, &image), expected.clone());
+            prop_assert_eq!(disk.verify_partition_against(0, &image), expected);
+        }
+
+        #[test]
+        fn image_reads_at_any_offset_match_the_whole(offset in 0u64..9000, len in 0usize..5000) {
+            let image = ImageContent::new(5, 9000);
+            let all = image.to_vec();
+            let end = (offset as usize + len).min(all.len());
+            prop_assert_eq!(image.bytes(offset, len), all[offset as usize..end].to_vec());
+        }
+    }
+}
