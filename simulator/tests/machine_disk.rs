@@ -95,12 +95,11 @@ fn the_flag_aclient_sets_sends_the_next_boot_to_bootworks_until_cleared() {
     // The table is untouched by the flag.
     assert_eq!(mbr.partitions(), lab_disk().mbr().unwrap().partitions());
 
-    let mut mbr = disk.mbr().unwrap();
-    mbr.clear_boot_flag();
-    disk.set_mbr(&mbr).unwrap();
-    let back = disk.mbr().unwrap();
+    disk.clear_boot_flag().unwrap();
+    let back = Mbr::parse(&disk.read(0, 512).unwrap()).unwrap();
     assert_eq!(back.boot_flag(), Ok(Some(BootFlag::CLEAR)));
-    assert_eq!(back.boot_target(), BootTarget::Active { partition: 0 });
+    assert_eq!(back.partitions(), mbr.partitions());
+    assert_eq!(disk.boot_target(), Ok(BootTarget::Active { partition: 0 }));
 }
 
 #[test]
@@ -326,6 +325,12 @@ fn an_image_larger_than_its_partition_is_refused() {
         disk.write_image_chunk(0, 65 * MIB - 10, 11, &image),
         Err(DiskError::ChunkOutsideImage { .. })
     ));
+    assert!(matches!(
+        disk.write_image_chunk(1, 64 * MIB - 10, 11, &image),
+        Err(DiskError::ChunkOutsidePartition { partition: 1, .. })
+    ));
+    // Nothing was recorded by the refused writes.
+    assert_eq!(disk.extent_count(), 1);
 }
 
 #[test]

@@ -29,7 +29,8 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::mbr::{
-    BootFlag, Mbr, MbrError, PARTITION_SLOTS, PartitionEntry, PartitionType, SECTOR_SIZE,
+    BootFlag, BootTarget, Mbr, MbrError, PARTITION_SLOTS, PartitionEntry, PartitionType,
+    SECTOR_SIZE,
 };
 
 /// The unit image content is generated and compared in.
@@ -120,7 +121,8 @@ impl ImageContent {
     }
 
     /// Every byte of the image. Only for small images (tests, file-backed
-    /// disks): this is the one call that does hold the whole image.
+    /// disks): this is the one call that does hold the whole image, so a
+    /// 2 GiB image allocates 2 GiB.
     pub fn to_vec(&self) -> Vec<u8> {
         self.bytes(0, usize::try_from(self.size).unwrap_or(usize::MAX))
     }
@@ -268,6 +270,21 @@ pub enum DiskError {
         len: u64,
         /// The image's size.
         image_size: u64,
+    },
+    /// A chunk that would land past the end of its partition.
+    #[error(
+        "chunk {offset}..{end} runs past the end of partition {partition} ({partition_size} bytes)",
+        end = offset.saturating_add(*len)
+    )]
+    ChunkOutsidePartition {
+        /// Where the chunk starts in the partition.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// The slot.
+        partition: usize,
+        /// The partition's size.
+        partition_size: u64,
     },
     /// More partitions than an MBR holds.
     #[error("{0} partitions asked for; an MBR holds at most 4")]
@@ -496,6 +513,16 @@ impl Disk {
         self.set_mbr(&mbr)
     }
 
+    /// Clears the Bootworks boot flag, as Bootworks does after a job succeeds.
+    pub fn clear_boot_flag(&mut self) -> Result<(), DiskError> {
+        self.set_boot_flag(BootFlag::CLEAR)
+    }
+
+    /// Where a BIOS booting from this disk goes next (see [`Mbr::boot_target`]).
+    pub fn boot_target(&self) -> Result<BootTarget, DiskError> {
+        Ok(self.mbr()?.boot_target())
+    }
+
     /// The byte range of partition `partition` on the disk.
     pub fn partition_range(&self, partition: usize) -> Result<Range<u64>, DiskError> {
         let mbr = self.mbr()?;
@@ -555,6 +582,15 @@ impl Disk {
     /// Records that `partition` holds the whole image from its first byte,
     /// without copying: the extent refers to the image.
     pub fn apply_image(&mut self, image: &ImageContent, partition: usize) -> Result<(), DiskError> {
+        let range = self.partition_range(partition)?;
+        let partition_size = range.end - range.start;
+        if image.size() > partition_size {
+            return Err(DiskError::ImageTooLarge {
+                image_size: image.size(),
+                partition,
+                partition_size,
+            });
+        }
         self.write_image_chunk(partition, 0, image.size(), image)
     }
 
@@ -597,8 +633,9 @@ impl Disk {
             .checked_add(len)
             .is_none_or(|end| end > partition_size)
         {
-            return Err(DiskError::ImageTooLarge {
-                image_size: offset.saturating_add(len),
+            return Err(DiskError::ChunkOutsidePartition {
+                offset,
+                len,
                 partition,
                 partition_size,
             });
@@ -781,9 +818,11 @@ impl Disk {
             && p_start + prev.len == start
             && prev.try_append(&extent)
         {
+            // `prev` now covers both; take it out to try the next neighbour.
             start = p_start;
-            extent = prev.clone();
-            self.extents.remove(&p_start);
+            if let Some(merged) = self.extents.remove(&p_start) {
+                extent = merged;
+            }
         }
         let end = start + extent.len;
         if let Some(next) = self.extents.get(&end).cloned()
@@ -824,6 +863,18 @@ mod tests {
         want.extend([1; 40]);
         want.extend([0; 10]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn byte_by_byte_writes_merge_into_bounded_extents() {
+        let mut disk = Disk::new(1 << 20).unwrap();
+        for i in 0..(100 * 1024u64) {
+            disk.write(4096 + i, &[i as u8]).unwrap();
+        }
+        // The MBR sector, then 100 KiB in extents of at most 64 KiB.
+        assert_eq!(disk.extent_count(), 3);
+        assert_eq!(disk.stored_bytes(), 512 + 100 * 1024);
+        assert_eq!(disk.read(4096 + 70_000, 3).unwrap(), [112, 113, 114]);
     }
 
     #[test]
