@@ -343,3 +343,31 @@ fn sha256_streams_the_same_digest_as_the_materialised_bytes() {
         assert_eq!(image.sha256_hex().len(), 64);
     }
 }
+
+#[test]
+fn the_partition_checksum_is_the_image_checksum_until_a_byte_changes() {
+    let image = ImageContent::new(77, 3 * MIB + 100);
+    let mut disk = lab_disk();
+    for chunk in 0..4 {
+        let len = (image.size() - chunk * MIB).min(MIB);
+        disk.write_image_chunk(0, chunk * MIB, len, &image).unwrap();
+    }
+    assert_eq!(disk.partition_sha256(0, image.size()), Ok(image.sha256()));
+    // The same digest when computed the long way: a partition holding the
+    // image as literal bytes.
+    let mut copy = lab_disk();
+    let base = copy.partition_range(0).unwrap().start;
+    copy.write(base, &image.to_vec()).unwrap();
+    assert_eq!(copy.partition_sha256(0, image.size()), Ok(image.sha256()));
+
+    disk.corrupt(base + 2 * MIB).unwrap();
+    assert_ne!(disk.partition_sha256(0, image.size()), Ok(image.sha256()));
+    // A prefix of the image is not the image.
+    let mut short = lab_disk();
+    short.apply_image(&image, 0).unwrap();
+    assert_ne!(short.partition_sha256(0, MIB), Ok(image.sha256()));
+    assert_eq!(
+        short.partition_sha256(0, MIB),
+        Ok(Sha256::digest(image.bytes(0, MIB as usize)).into())
+    );
+}

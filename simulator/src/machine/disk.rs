@@ -678,6 +678,46 @@ impl Disk {
         self.write(offset, &[!byte[0]])
     }
 
+    /// SHA-256 of the first `len` bytes of `partition`: the checksum Bootworks
+    /// compares with the image store's after a transfer.
+    ///
+    /// When those bytes are exactly one image (a single extent referring to an
+    /// image of `len` bytes from its start), the digest is that image's cached
+    /// one; otherwise the bytes are read and hashed block by block.
+    pub fn partition_sha256(&self, partition: usize, len: u64) -> Result<[u8; 32], DiskError> {
+        let range = self.partition_range(partition)?;
+        let partition_size = range.end - range.start;
+        if len > partition_size {
+            return Err(DiskError::ChunkOutsidePartition {
+                offset: 0,
+                len,
+                partition,
+                partition_size,
+            });
+        }
+        let (start, end) = (range.start, range.start + len);
+        let mut within = self.overlapping(start, end);
+        if let (Some((&e_start, extent)), None) = (within.next(), within.next())
+            && let Source::Image { image, offset } = &extent.source
+            && image.size() == len
+            && e_start <= start
+            && e_start + extent.len >= end
+            && offset + (start - e_start) == 0
+        {
+            return Ok(image.sha256());
+        }
+        let mut hasher = Sha256::new();
+        let mut block = [0; BLOCK_SIZE as usize];
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(BLOCK_SIZE) as usize;
+            self.read_into(at, &mut block[..n])?;
+            hasher.update(&block[..n]);
+            at += n as u64;
+        }
+        Ok(hasher.finalize().into())
+    }
+
     /// Checks that `partition` begins with the image's bytes, all of them.
     ///
     /// Walks the partition extent by extent, block by block. A range that
@@ -1008,6 +1048,8 @@ mod tests {
                 }
             }
             prop_assert_eq!(disk.read(base, 20_000).unwrap(), shadow.clone());
+            let digest: [u8; 32] = Sha256::digest(&shadow).into();
+            prop_assert_eq!(disk.partition_sha256(0, 20_000), Ok(digest));
             let want = image.to_vec();
             let expected = match (0..want.len()).find(|&i| want[i] != shadow[i]) {
                 None => Ok(()),
