@@ -7,6 +7,9 @@
 //! is where a server that hands iPXE the iPXE binary again makes the chainload
 //! loop (quirk Q8). A script or an OS loader ends the network boot.
 
+pub mod disk;
+pub mod mbr;
+
 use std::fmt;
 use std::net::Ipv4Addr;
 
