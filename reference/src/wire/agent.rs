@@ -140,7 +140,9 @@ pub mod msg_type {
 pub enum AgentError {
     /// (fatal) The frame does not start with "PX": the peer is not an agent (or the
     /// stream lost its place).
-    #[error("bad frame magic {0:02x?}: expected \"PX\" (50 58); the peer does not speak the agent protocol")]
+    #[error(
+        "bad frame magic {0:02x?}: expected \"PX\" (50 58); the peer does not speak the agent protocol"
+    )]
     BadMagic([u8; 2]),
     /// (fatal) A frame version this side does not speak.
     #[error("agent protocol version {0} is not supported (this side speaks version 1)")]
@@ -680,7 +682,9 @@ impl FrameHeader {
         };
         let len = u32::from_be_bytes([a, b, c, d]);
         match usize::try_from(len) {
-            Ok(body_len) if body_len <= MAX_BODY_LEN => Ok(Some(FrameHeader { msg_type, body_len })),
+            Ok(body_len) if body_len <= MAX_BODY_LEN => {
+                Ok(Some(FrameHeader { msg_type, body_len }))
+            }
             _ => Err(AgentError::FrameTooLarge {
                 len: u64::from(len),
                 max: MAX_BODY_LEN,
