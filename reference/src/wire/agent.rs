@@ -665,12 +665,15 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// Reads and checks the header at the start of `bytes` (magic, version, length
     /// limit). Returns `Ok(None)` while fewer bytes than needed to decide are there:
-    /// a wrong magic or version is reported from its first byte on, without waiting
-    /// for the rest of the header.
+    /// a wrong magic is reported as soon as its two bytes are in and a wrong version
+    /// from the third byte, without waiting for the rest of the header.
     pub fn parse(bytes: &[u8]) -> Result<Option<FrameHeader>, AgentError> {
-        if bytes.iter().zip(MAGIC).any(|(&got, want)| got != want) {
-            let got = |i: usize| bytes.get(i).copied().unwrap_or(0);
-            return Err(AgentError::BadMagic([got(0), got(1)]));
+        // Judged once both magic bytes are in, so that the error (which quotes them)
+        // does not depend on how the stream happened to be split.
+        if let Some(&magic) = bytes.first_chunk::<2>()
+            && magic != MAGIC
+        {
+            return Err(AgentError::BadMagic(magic));
         }
         if let Some(&version) = bytes.get(2)
             && version != VERSION
