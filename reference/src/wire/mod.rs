@@ -7,6 +7,7 @@
 //! `file`/`sname`, and padding to 300 bytes. dhcproto stays as the differential
 //! oracle in the property tests.
 
+pub mod agent;
 pub mod dhcp;
 pub mod pxe;
 pub mod tftp;
