@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod dhcp;
+pub mod mbr;
 pub mod pxe;
 pub mod tftp;
 

@@ -8,7 +8,9 @@
 //! loop (quirk Q8). A script or an OS loader ends the network boot.
 
 pub mod disk;
-pub mod mbr;
+/// The MBR codec lives with the other wire formats; re-exported where the
+/// simulated disk uses it.
+pub use pxelab_reference::wire::mbr;
 
 use std::fmt;
 use std::net::Ipv4Addr;
