@@ -666,21 +666,24 @@ fn a_status_for_another_computers_job_is_an_unknown_job() {
     assert_eq!(state(&lab, theirs), JobState::Scheduled);
 }
 
-/// AClient arms the job at every Windows boot; Bootworks never reports.
-fn arm_at_each_boot(lab: &mut Lab, job: JobId, boots: u64) -> Vec<JobState> {
+/// AClient arms the job at every Windows boot; Bootworks never reports. Returns
+/// the job's state after each boot and the server's answers to the arming.
+fn arm_at_each_boot(lab: &mut Lab, job: JobId, boots: u64) -> Vec<(JobState, Vec<AgentMessage>)> {
     (0..boots)
         .map(|boot| {
             let now = at(100 * (boot + 1));
             let (mut c, offer) = check_in(now, lab, AgentKind::AClient);
-            if offer.is_some() {
+            let answers = if offer.is_some() {
                 c.say(
                     now,
                     lab,
                     status(job, wire::JobState::Armed, "boot flag set, rebooting"),
-                );
-            }
+                )
+            } else {
+                Vec::new()
+            };
             c.say(now, lab, AgentMessage::Bye);
-            state(lab, job)
+            (state(lab, job), answers)
         })
         .collect()
 }
@@ -689,17 +692,22 @@ fn arm_at_each_boot(lab: &mut Lab, job: JobId, boots: u64) -> Vec<JobState> {
 fn three_silent_re_arms_fail_the_job_in_reference_mode() {
     let mut lab = lab(ServerMode::Reference, PreOsPath::PartitionBootworks, true);
     let job = lab.server.schedule(at(1), lab.computer, deploy()).unwrap();
-    let states = arm_at_each_boot(&mut lab, job, 6);
-    assert_eq!(
-        states[..3],
-        [JobState::Armed, JobState::Armed, JobState::Armed]
-    );
-    let JobState::Failed { reason } = &states[3] else {
-        panic!("the fourth arm (third silent re-arm) fails the job: {states:?}");
+    let boots = arm_at_each_boot(&mut lab, job, 6);
+    for (state, answers) in &boots[..3] {
+        assert_eq!(*state, JobState::Armed);
+        assert!(answers.is_empty(), "arming is not answered: {answers:?}");
+    }
+    let JobState::Failed { reason } = &boots[3].0 else {
+        panic!("the fourth arm (third silent re-arm) fails the job: {boots:?}");
     };
     assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    // The agent is told the job is over.
+    assert_eq!(boots[3].1.len(), 1);
+    assert_eq!(error_code(&boots[3].1[0]), ErrorCode::UnexpectedMessage);
     assert!(
-        states[4..].iter().all(|s| s == &states[3]),
+        boots[4..]
+            .iter()
+            .all(|(s, a)| s == &boots[3].0 && a.is_empty()),
         "no more job offers, nothing re-armed"
     );
     assert_eq!(lab.server.job(job).unwrap().failed_attempts(), 3);
@@ -713,9 +721,73 @@ fn legacy_mode_re_arms_forever() {
         true,
     );
     let job = lab.server.schedule(at(1), lab.computer, deploy()).unwrap();
-    let states = arm_at_each_boot(&mut lab, job, 12);
-    assert!(states.iter().all(|s| *s == JobState::Armed), "{states:?}");
+    let boots = arm_at_each_boot(&mut lab, job, 12);
+    assert!(
+        boots
+            .iter()
+            .all(|(s, a)| *s == JobState::Armed && a.is_empty()),
+        "{boots:?}"
+    );
     assert_eq!(lab.server.job(job).unwrap().failed_attempts(), 11);
+}
+
+#[test]
+fn a_pxe_bootworks_that_dies_silently_is_bounded_too() {
+    let mut lab = lab(ServerMode::Reference, PreOsPath::PxeBootworks, true);
+    let job = lab.server.schedule(at(1), lab.computer, deploy()).unwrap();
+    let mut answers = Vec::new();
+    for boot in 0..4u64 {
+        let now = at(100 * (boot + 1));
+        let (mut c, offer) = check_in(now, &mut lab, AgentKind::Bootworks);
+        assert!(offer.is_some());
+        // Nobody armed it: the PXE boot was the arming.
+        answers.push(c.say(
+            now,
+            &mut lab,
+            status(job, wire::JobState::Running, "started"),
+        ));
+        // ... and Bootworks dies without a word.
+        c.session.handle_closed(now);
+    }
+    assert!(answers[..3].iter().all(Vec::is_empty), "{answers:?}");
+    let JobState::Failed { reason } = state(&lab, job) else {
+        panic!("three lost sessions fail the job: {:?}", state(&lab, job));
+    };
+    assert!(reason.contains("before the agent reported"), "{reason}");
+    assert_eq!(error_code(&answers[3][0]), ErrorCode::UnexpectedMessage);
+    let states: Vec<&str> = lab
+        .server
+        .job(job)
+        .unwrap()
+        .history()
+        .iter()
+        .map(|h| h.state.name())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "scheduled",
+            "armed",
+            "running", // boot 1
+            "scheduled",
+            "armed",
+            "running", // boot 2: attempt 1 lost
+            "scheduled",
+            "armed",
+            "running", // boot 3: attempt 2 lost
+            "failed",  // boot 4: attempt 3 lost
+        ]
+    );
+}
+
+#[test]
+fn aclient_cannot_start_a_pre_os_job() {
+    let mut lab = lab(ServerMode::Reference, PreOsPath::PxeBootworks, true);
+    let job = lab.server.schedule(at(1), lab.computer, deploy()).unwrap();
+    let (mut c, _) = check_in(at(2), &mut lab, AgentKind::AClient);
+    let answer = one(c.say(at(2), &mut lab, status(job, wire::JobState::Running, "")));
+    assert_eq!(error_code(&answer), ErrorCode::UnexpectedMessage);
+    assert_eq!(state(&lab, job), JobState::Scheduled);
 }
 
 // ---------------------------------------------------------------------------

@@ -24,8 +24,12 @@
 //!    (it has none yet; it was never provisioned).
 //! 2. `CheckIn`: `NoJob`, or a `JobOffer` built from the computer's next job.
 //! 3. `JobStatus`: `Armed` → [`arm`](DeploymentServer::arm), `Running` →
-//!    [`start`](DeploymentServer::start) the first time and a progress note
-//!    after, `Succeeded`/`Failed` → [`report_status`](DeploymentServer::report_status).
+//!    [`start`](DeploymentServer::start) the first time in the session and a
+//!    progress note after (see `AgentSession::running` for PXE-delivered
+//!    Bootworks and jobs a lost session left running), `Succeeded`/`Failed` →
+//!    [`report_status`](DeploymentServer::report_status). An `Armed` or
+//!    `Running` report that ends in the job failing for good (the retry bound)
+//!    is answered with an `Error` telling the agent the job will not run again.
 //!    A report the job's state table does not allow is answered with
 //!    `Error{UnexpectedMessage}` and changes nothing; a job that is not this
 //!    computer's with `Error{UnknownJob}`.
@@ -52,7 +56,7 @@
 //! - a framing error ([`AgentError::is_fatal`]) closes the session: TCP gives no
 //!   way to find the next frame (see [`crate::wire::agent`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -326,6 +330,8 @@ pub struct AgentSession {
     events: VecDeque<SessionEvent>,
     last_frame: Instant,
     idle_timeout: Duration,
+    /// Jobs this session started (a later `Running` is progress).
+    started: BTreeSet<JobId>,
 }
 
 impl AgentSession {
@@ -342,6 +348,7 @@ impl AgentSession {
             events: VecDeque::new(),
             last_frame: now,
             idle_timeout: IDLE_TIMEOUT,
+            started: BTreeSet::new(),
         }
     }
 
@@ -639,18 +646,9 @@ impl AgentSession {
             Ok(job) => job.id,
             Err(text) => return self.send_error(now, ErrorCode::UnknownJob, text),
         };
-        let state = server.job(job).map(|j| j.state().clone());
         let result = match s.state {
             wire::JobState::Armed => server.arm(now, job),
-            wire::JobState::Running if state == Some(JobState::Running) => {
-                let note = match (s.detail.is_empty(), s.progress_bytes) {
-                    (true, bytes) => format!("{bytes} bytes done"),
-                    (false, 0) => s.detail.clone(),
-                    (false, bytes) => format!("{} ({bytes} bytes)", s.detail),
-                };
-                server.report_status(now, job, JobReport::Progress { note })
-            }
-            wire::JobState::Running => server.start(now, job).map(|()| JobState::Running),
+            wire::JobState::Running => self.running(now, job, &s, server),
             wire::JobState::Succeeded => {
                 let note = if s.detail.is_empty() {
                     "agent reported success".to_string()
@@ -669,19 +667,85 @@ impl AgentSession {
             }
         };
         match result {
-            Ok(state) => self.event(
-                now,
-                SessionEventKind::Status {
-                    job,
-                    reported: s.state,
-                    state,
-                },
-            ),
+            Ok(state) => {
+                if let JobState::Failed { reason } = &state
+                    && matches!(s.state, wire::JobState::Armed | wire::JobState::Running)
+                {
+                    // The report was the attempt that went over the bound: tell
+                    // the agent not to go on with it.
+                    let text =
+                        format!("{job} has failed for good ({reason}): it will not run again");
+                    self.send_error(now, ErrorCode::UnexpectedMessage, text);
+                }
+                self.event(
+                    now,
+                    SessionEventKind::Status {
+                        job,
+                        reported: s.state,
+                        state,
+                    },
+                );
+            }
             Err(e @ JobError::UnknownJob(_)) => {
                 self.send_error(now, ErrorCode::UnknownJob, e.to_string());
             }
             Err(e) => self.send_error(now, ErrorCode::UnexpectedMessage, e.to_string()),
         }
+    }
+
+    /// A `Running` report: the job starts, or (once this session started it) a
+    /// progress note.
+    ///
+    /// Two starts need more than [`DeploymentServer::start`]:
+    /// - Bootworks reporting a pre-OS job that nobody armed was delivered by PXE
+    ///   (an initial deployment, or a machine that boots from the network
+    ///   first): that boot was the arming, so the job is armed, then started.
+    /// - A job already running that this session did not start was left so by
+    ///   an earlier session that never reported the outcome (Bootworks crashed or
+    ///   lost power): that is a failed attempt, counted before the job starts
+    ///   again, so a machine that PXE-boots a crashing Bootworks is bounded like
+    ///   one whose AClient re-arms the boot flag (see [`DeploymentServer::arm`]).
+    ///
+    /// Nothing changes when the report is illegal (checked before any step).
+    fn running(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        s: &JobStatus,
+        server: &mut DeploymentServer,
+    ) -> Result<JobState, JobError> {
+        let Some(j) = server.job(job) else {
+            return Err(JobError::UnknownJob(job));
+        };
+        let (state, pre_os) = (j.state().clone(), j.kind.needs_pre_os());
+        let bootworks = self.agent == Some(AgentKind::Bootworks);
+        let progress =
+            state == JobState::Running && (self.started.contains(&job) || (pre_os && !bootworks));
+        if progress {
+            let note = match (s.detail.is_empty(), s.progress_bytes) {
+                (true, bytes) => format!("{bytes} bytes done"),
+                (false, 0) => s.detail.clone(),
+                (false, bytes) => format!("{} ({bytes} bytes)", s.detail),
+            };
+            return server.report_status(now, job, JobReport::Progress { note });
+        }
+        let mut state = state;
+        if state == JobState::Running {
+            state = server.fail(
+                now,
+                job,
+                "the previous session ended before the agent reported the outcome".into(),
+            )?;
+            if state.is_terminal() {
+                return Ok(state);
+            }
+        }
+        if state == JobState::Scheduled && pre_os && bootworks {
+            server.arm(now, job)?;
+        }
+        server.start(now, job)?;
+        self.started.insert(job);
+        Ok(JobState::Running)
     }
 
     fn on_image_request(
