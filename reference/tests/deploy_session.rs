@@ -901,6 +901,112 @@ fn a_malformed_body_after_welcome_is_answered_and_skipped() {
 }
 
 #[test]
+fn an_unsupported_protocol_version_is_refused() {
+    let mut lab = lab(ServerMode::Reference, PreOsPath::PartitionBootworks, true);
+    let mut c = Conn::open(at(0));
+    let mut h = hello(AgentKind::AClient, MAC, &AGENT_SECRET);
+    if let AgentMessage::Hello(h) = &mut h {
+        h.version = 0;
+    }
+    let answer = one(c.say(at(0), &mut lab, h));
+    assert!(
+        matches!(answer, AgentMessage::Refused(ref r) if r.reason == RefuseReason::VersionUnsupported),
+        "{answer:?}"
+    );
+    assert!(c.session.is_closed());
+}
+
+#[test]
+fn a_malformed_message_before_hello_closes_the_session() {
+    let mut lab = lab(ServerMode::Reference, PreOsPath::PartitionBootworks, true);
+    let mut c = Conn::open(at(0));
+    let answers = c.feed(at(0), &mut lab, &[b'P', b'X', 1, 0x7f, 0, 0, 0, 0]);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(error_code(&answers[0]), ErrorCode::Malformed);
+    assert!(c.session.is_closed());
+}
+
+#[test]
+fn welcomed_agents_get_errors_for_out_of_place_messages_and_stay_connected() {
+    let mut lab = lab(ServerMode::Reference, PreOsPath::PartitionBootworks, true);
+    let mut c = Conn::open(at(0));
+    c.say(
+        at(0),
+        &mut lab,
+        hello(AgentKind::AClient, MAC, &AGENT_SECRET),
+    );
+    c.events();
+    for out_of_place in [
+        hello(AgentKind::AClient, MAC, &AGENT_SECRET),
+        AgentMessage::CheckIn(CheckIn { computer_id: 2 }),
+        AgentMessage::NoJob,
+        AgentMessage::Welcome(wire::Welcome { computer_id: 1 }),
+    ] {
+        let answer = one(c.say(at(1), &mut lab, out_of_place));
+        assert_eq!(error_code(&answer), ErrorCode::UnexpectedMessage);
+    }
+    // An agent's own Error is logged, not answered.
+    let report = AgentMessage::Error(wire::ErrorReport {
+        code: ErrorCode::DiskError,
+        text: "write failed at sector 63".into(),
+    });
+    assert!(c.say(at(2), &mut lab, report).is_empty());
+    assert!(c.events().contains(&SessionEventKind::AgentError {
+        code: ErrorCode::DiskError,
+        text: "write failed at sector 63".into(),
+    }));
+    assert!(!c.session.is_closed());
+}
+
+#[test]
+fn capture_and_scripted_install_offers() {
+    let mut lab = lab(ServerMode::Reference, PreOsPath::PxeBootworks, true);
+    let capture = lab
+        .server
+        .schedule(
+            at(1),
+            lab.computer,
+            JobKind::CaptureImage {
+                image_name: "gold-2026".into(),
+            },
+        )
+        .unwrap();
+    let (mut c, offer) = check_in(at(2), &mut lab, AgentKind::Bootworks);
+    let offer = offer.unwrap();
+    assert_eq!(offer.kind, wire::JobKind::CaptureImage);
+    let image = offer.image.unwrap();
+    assert_eq!((image.name.as_str(), image.size), ("gold-2026", 0));
+    assert!(offer.share.is_some(), "a capture writes to the share");
+    // A capture has no image to read.
+    c.say(
+        at(3),
+        &mut lab,
+        status(capture, wire::JobState::Running, ""),
+    );
+    let answer = one(c.say(at(3), &mut lab, request(capture, 0, 512)));
+    assert_eq!(error_code(&answer), ErrorCode::UnexpectedMessage);
+    c.say(
+        at(4),
+        &mut lab,
+        status(capture, wire::JobState::Succeeded, ""),
+    );
+
+    lab.server
+        .schedule(
+            at(5),
+            lab.computer,
+            JobKind::ScriptedInstall {
+                os: "Windows XP SP2".into(),
+            },
+        )
+        .unwrap();
+    let (_, offer) = check_in(at(6), &mut lab, AgentKind::Bootworks);
+    let offer = offer.unwrap();
+    assert_eq!(offer.kind, wire::JobKind::ScriptedInstall);
+    assert_eq!(offer.script.as_deref(), Some("Windows XP SP2"));
+}
+
+#[test]
 fn the_peer_closing_closes_the_session() {
     let mut s = AgentSession::new(at(0), PEER);
     s.handle_closed(at(1));

@@ -398,6 +398,17 @@ impl AgentSession {
     /// [`poll_send`](Self::poll_send) (see the module docs, "Bounds"): drain it,
     /// then call again with the rest. With `poll_send` drained, at least one byte
     /// is always taken. A closed session takes (and drops) everything.
+    ///
+    /// ```text
+    /// let mut rest = &bytes_from_socket[..];
+    /// loop {
+    ///     let taken = session.handle_bytes(now, rest, &mut server, &images);
+    ///     rest = &rest[taken..];
+    ///     while let Some(frame) = session.poll_send() { socket.write_all(&frame).await?; }
+    ///     if rest.is_empty() { break; }
+    /// }
+    /// if session.is_closed() { close the socket }
+    /// ```
     #[must_use = "bytes past the returned count were not taken: drain poll_send() and feed them again"]
     pub fn handle_bytes(
         &mut self,
