@@ -7,7 +7,9 @@ mod agent_support;
 
 use agent_support::*;
 use pxelab_reference::Instant;
-use pxelab_reference::agent::{AClient, AgentAction, AgentEventKind, AgentMode, BootDisk};
+use pxelab_reference::agent::{
+    AClient, AgentAction, AgentEventKind, AgentMode, BootDisk, DiskError,
+};
 use pxelab_reference::wire::agent::{
     AgentMessage, JobKind, JobState, RefuseReason, Refused, ShareRef,
 };
@@ -33,10 +35,6 @@ fn boot_once(
         session(answer, quiet),
     )
 }
-
-/// What Bootworks does when it fails in the pre-OS environment: nothing to the
-/// disk (the flag stays armed), so the machine comes back to Windows.
-fn bootworks_failed(_disk: &mut dyn BootDisk) {}
 
 #[test]
 fn a_deploy_offer_arms_the_flag_persists_the_job_and_reboots() {
@@ -141,7 +139,7 @@ fn reference_gives_up_after_max_attempts_clears_the_flag_and_reports_failure() {
         );
         assert_eq!(r.end(), AgentAction::Reboot, "attempt {attempt} arms");
         assert_eq!(disk.boot_flag(), Ok(Some(BootFlag::armed(attempt))));
-        bootworks_failed(&mut disk);
+        // Bootworks fails in between and leaves the flag armed: Windows again.
     }
     let r = boot_once(
         &mut client,
@@ -185,7 +183,7 @@ fn legacy_re_arms_on_every_boot_and_never_reports_failure() {
         assert_eq!(statuses[0].state, JobState::Armed);
         assert!(r.statuses_in(JobState::Failed).is_empty());
         assert_eq!(disk.boot_flag(), Ok(Some(BootFlag::armed(boot))));
-        bootworks_failed(&mut disk);
+        // Bootworks fails in between and leaves the flag armed: Windows again.
     }
 }
 
@@ -314,4 +312,56 @@ fn events_read_as_report_lines() {
         lines.last().map(String::as_str),
         Some("1.500s finished: reboot")
     );
+}
+
+/// A disk whose MBR cannot be written (a write-protected or failing disk).
+struct ReadOnlyMbr(pxelab_reference::agent::MemoryDisk);
+
+impl BootDisk for ReadOnlyMbr {
+    fn boot_flag(&self) -> Result<Option<BootFlag>, DiskError> {
+        self.0.boot_flag()
+    }
+    fn set_boot_flag(&mut self, _: BootFlag) -> Result<(), DiskError> {
+        Err(DiskError::NoSuchPartition(9))
+    }
+    fn clear_boot_flag(&mut self) -> Result<(), DiskError> {
+        Err(DiskError::NoSuchPartition(9))
+    }
+    fn os_partition(&self) -> Result<usize, DiskError> {
+        self.0.os_partition()
+    }
+    fn partition_len(&self, partition: usize) -> Result<u64, DiskError> {
+        self.0.partition_len(partition)
+    }
+    fn write(&mut self, partition: usize, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.0.write(partition, offset, data)
+    }
+    fn partition_sha256(&self, partition: usize, len: u64) -> Result<[u8; 32], DiskError> {
+        self.0.partition_sha256(partition, len)
+    }
+    fn agent_state(&self) -> Option<Vec<u8>> {
+        self.0.agent_state()
+    }
+    fn set_agent_state(&mut self, state: Option<&[u8]>) -> Result<(), DiskError> {
+        self.0.set_agent_state(state)
+    }
+    fn image_only(&self) -> bool {
+        self.0.image_only()
+    }
+}
+
+#[test]
+fn a_flag_that_cannot_be_written_is_reported_and_the_machine_is_not_rebooted() {
+    let mut disk = ReadOnlyMbr(lab_disk());
+    let mut client = AClient::new(config(REFERENCE));
+    let r = boot_once(&mut client, &mut disk, Instant::ZERO, deploy_offer());
+    let failed = r.statuses_in(JobState::Failed);
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].detail.starts_with("cannot write the boot flag: "),
+        "{}",
+        failed[0].detail
+    );
+    assert_eq!(r.end(), AgentAction::Close, "a reboot would go nowhere new");
+    assert_eq!(disk.agent_state(), None);
 }

@@ -202,7 +202,7 @@ fn a_server_digest_that_does_not_match_the_written_image_fails_the_job() {
 }
 
 #[test]
-fn an_image_larger_than_the_os_partition_is_a_reported_disk_failure() {
+fn an_image_larger_than_the_os_partition_is_refused_before_writing() {
     let image = image_bytes(16 * 512 + 1);
     let mut disk = armed_disk();
     let mut requests = Vec::new();
@@ -215,11 +215,11 @@ fn an_image_larger_than_the_os_partition_is_a_reported_disk_failure() {
     );
     let failed = r.statuses_in(JobState::Failed);
     assert_eq!(failed.len(), 1);
-    assert!(
-        failed[0].detail.contains("do not fit partition 0"),
-        "{}",
-        failed[0].detail
+    assert_eq!(
+        failed[0].detail,
+        "image xp-sp2 (8193 bytes) does not fit partition 0 (8192 bytes)"
     );
+    assert!(requests.is_empty(), "refused before a byte is written");
     assert_eq!(r.end(), AgentAction::Exit);
 }
 
@@ -581,4 +581,24 @@ fn the_image_ref_of_the_offer_is_what_is_checked() {
     let mut disk = MemoryDisk::with_layout(1, None).unwrap();
     disk.write(0, 0, &image).unwrap();
     assert_eq!(disk.partition_sha256(0, 10), Ok(r.sha256));
+}
+
+#[test]
+fn boot_to_production_clears_the_flag_and_succeeds() {
+    let o = AgentMessage::JobOffer(offer(JobKind::BootToProduction, None, Some(share())));
+    let mut disk = armed_disk();
+    let r = run(
+        &mut bootworks(REFERENCE, Delivery::Partition),
+        &mut disk,
+        Instant::ZERO,
+        ConnectOutcome::Accept,
+        session(o, quiet),
+    );
+    let last = r.statuses().last().map(|s| (s.state, s.detail.clone()));
+    assert_eq!(
+        last,
+        Some((JobState::Succeeded, "booted to production".to_string()))
+    );
+    assert_eq!(disk.boot_flag(), Ok(Some(BootFlag::CLEAR)));
+    assert_eq!(r.end(), AgentAction::Reboot);
 }

@@ -426,11 +426,22 @@ impl Bootworks {
                         .to_string(),
                 );
             }
-            JobKind::RunScript | JobKind::BootToProduction => {
-                // Jobs of the installed OS: leave the pre-OS environment so
-                // AClient runs them.
+            JobKind::BootToProduction => {
+                // Clearing the flag is the whole job: the next boot is the OS.
+                if !self.clear_flag(now, disk) {
+                    return self.fail(now, job, 0, "cannot clear the boot flag".to_string());
+                }
+                self.link
+                    .report(now, job, JobState::Succeeded, 0, "booted to production");
+                self.bye(now, AgentAction::Reboot);
+            }
+            JobKind::RunScript => {
+                // A job of the installed OS: leave the pre-OS environment so
+                // AClient runs (and reports) it.
                 self.print(now, "This job runs in the installed OS; rebooting to it");
-                self.clear_flag(now, disk);
+                if !self.clear_flag(now, disk) {
+                    return self.fail(now, job, 0, "cannot clear the boot flag".to_string());
+                }
                 self.bye(now, AgentAction::Reboot);
             }
         }
@@ -450,6 +461,17 @@ impl Bootworks {
             Ok(p) => p,
             Err(e) => return self.fail(now, job, 0, format!("disk error: {e}")),
         };
+        match disk.partition_len(partition) {
+            Ok(len) if len >= image.size => {}
+            Ok(len) => {
+                let detail = format!(
+                    "image {} ({} bytes) does not fit partition {partition} ({len} bytes)",
+                    image.name, image.size
+                );
+                return self.fail(now, job, 0, detail);
+            }
+            Err(e) => return self.fail(now, job, 0, format!("disk error: {e}")),
+        }
         self.print(
             now,
             format!(

@@ -74,6 +74,10 @@ pub trait BootDisk {
     /// The partition an image is written to: the active one, where the OS lives.
     fn os_partition(&self) -> Result<usize, DiskError>;
 
+    /// Size of `partition` in bytes (so an image too large for it is refused
+    /// before a byte is written).
+    fn partition_len(&self, partition: usize) -> Result<u64, DiskError>;
+
     /// Writes `data` at `offset` inside `partition`.
     fn write(&mut self, partition: usize, offset: u64, data: &[u8]) -> Result<(), DiskError>;
 
@@ -281,6 +285,10 @@ impl BootDisk for MemoryDisk {
         self.mbr()?
             .active_partition()
             .ok_or(DiskError::NoOsPartition)
+    }
+
+    fn partition_len(&self, partition: usize) -> Result<u64, DiskError> {
+        Ok(self.extent(partition)?.1 as u64)
     }
 
     fn write(&mut self, partition: usize, offset: u64, data: &[u8]) -> Result<(), DiskError> {

@@ -35,10 +35,12 @@ impl Link {
         }
     }
 
-    /// Starts a new run (a boot): forgets the previous connection but keeps
-    /// whatever the host has not drained yet.
+    /// Starts a new run (a boot): forgets the previous connection, including
+    /// frames the host never sent on it (they belong to that connection), but
+    /// keeps undrained actions and events (they are history).
     pub(super) fn restart(&mut self, now: Instant) {
         self.decoder = FrameDecoder::new(ParseMode::Lax);
+        self.out.clear();
         self.finished = false;
         self.event(now, AgentEventKind::Connecting);
         self.actions.push_back(AgentAction::Connect);
