@@ -14,6 +14,7 @@
 //! - [`job`]: job kinds, states, history and the state table.
 //! - [`server`]: [`DeploymentServer`], the rules between them.
 //! - [`event`]: what the server reports.
+//! - [`session`]: one agent connection, the agent conversation over the core.
 
 pub mod computer;
 pub mod credential;
@@ -21,6 +22,7 @@ pub mod event;
 pub mod image;
 pub mod job;
 pub mod server;
+pub mod session;
 
 pub use computer::{
     Computer, ComputerId, Computers, Identification, IdentityWarning, PreOsPath, SmbiosUuid,
@@ -31,5 +33,10 @@ pub use event::{DeployEvent, DeployEventKind};
 pub use image::{Image, ImageExists, ImageStore};
 pub use job::{HistoryEntry, Job, JobError, JobId, JobKind, JobState};
 pub use server::{
-    DeployConfig, DeploymentServer, InitialDeployment, JobReport, ScheduleRefused, ServerMode,
+    DEFAULT_SHARE_PATH, DeployConfig, DeploymentServer, InitialDeployment, JobReport,
+    ScheduleRefused, ServerMode,
+};
+pub use session::{
+    AgentSession, CloseReason, IDLE_TIMEOUT, ImageSource, MemoryImages, SessionEvent,
+    SessionEventKind,
 };

@@ -21,9 +21,10 @@
 //! forever. That unbounded re-arming is the "Groundhog Day" loop; it is kept on
 //! purpose so a scenario can show the loop and the fix side by side.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+use crate::wire::agent::PostConfig;
 use crate::{Instant, Mac};
 
 use super::computer::{
@@ -162,7 +163,21 @@ pub struct DeploymentServer {
     images: ImageStore,
     jobs: Vec<Job>,
     events: VecDeque<DeployEvent>,
+    /// Where agents map the image share (see [`DeploymentServer::share_path`]).
+    share_path: String,
+    /// A copy of each computer's share credential, which the job offer hands to
+    /// Bootworks; kept here because the registry only verifies credentials and
+    /// never lends them out (every change goes through
+    /// [`DeploymentServer::set_credential`], so the two cannot disagree).
+    share_secrets: BTreeMap<ComputerId, Credential>,
+    /// Post-configuration carried by jobs (see
+    /// [`DeploymentServer::set_post_config`]).
+    post_configs: BTreeMap<JobId, PostConfig>,
 }
+
+/// The image share's path when none is configured: Deployment Server's own
+/// share was `eXpress` on the server.
+pub const DEFAULT_SHARE_PATH: &str = r"\\deployment-server\eXpress";
 
 impl DeploymentServer {
     /// A server with no computers, jobs or images.
@@ -174,7 +189,43 @@ impl DeploymentServer {
             images: ImageStore::new(),
             jobs: Vec::new(),
             events: VecDeque::new(),
+            share_path: DEFAULT_SHARE_PATH.to_string(),
+            share_secrets: BTreeMap::new(),
+            post_configs: BTreeMap::new(),
         }
+    }
+
+    /// The path agents map to read images (the job offer's `share.path`).
+    pub fn share_path(&self) -> &str {
+        &self.share_path
+    }
+
+    /// Sets the image share's path (default [`DEFAULT_SHARE_PATH`]).
+    pub fn set_share_path(&mut self, path: impl Into<String>) {
+        self.share_path = path.into();
+    }
+
+    /// Gives `job` the post-configuration (name, address) AClient applies after
+    /// the pre-OS step; the job offer carries it. Kept beside the job rather than
+    /// in [`JobKind`] so that scheduling (and its refusals) stays about what the
+    /// job does, not how the machine is named afterwards.
+    pub fn set_post_config(&mut self, job: JobId, post: PostConfig) -> Result<(), JobError> {
+        if self.job(job).is_none() {
+            return Err(JobError::UnknownJob(job));
+        }
+        self.post_configs.insert(job, post);
+        Ok(())
+    }
+
+    /// The post-configuration `job` carries, if any.
+    pub fn post_config(&self, job: JobId) -> Option<&PostConfig> {
+        self.post_configs.get(&job)
+    }
+
+    /// Computer `id`'s image-share credential, to hand to its Bootworks in a job
+    /// offer (never to anyone else: crate-private on purpose).
+    pub(crate) fn share_secret(&self, id: ComputerId) -> Option<&Credential> {
+        self.share_secrets.get(&id)
     }
 
     /// Its settings.
@@ -258,7 +309,14 @@ impl DeploymentServer {
         kind: CredentialKind,
         credential: Credential,
     ) -> Result<(), UnknownComputer> {
-        self.computers.set_credential(id, kind, credential)
+        if kind == CredentialKind::Share {
+            self.computers
+                .set_credential(id, kind, credential.clone())?;
+            self.share_secrets.insert(id, credential);
+            Ok(())
+        } else {
+            self.computers.set_credential(id, kind, credential)
+        }
     }
 
     /// Whether `presented` is computer `id`'s credential (constant time).
