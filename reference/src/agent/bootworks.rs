@@ -44,7 +44,7 @@ pub const IMAGE_ONLY_REASON: &str =
 pub const MAX_CHUNK_RETRIES: u8 = 3;
 /// The share path Bootworks maps when the offer carries none (Altiris' share was
 /// called eXpress).
-pub const DEFAULT_SHARE_PATH: &str = r"\\deployment-server\express";
+pub const DEFAULT_SHARE_PATH: &str = r"\\deployment-server\eXpress";
 
 /// How this Bootworks reached the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
