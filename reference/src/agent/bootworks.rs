@@ -13,7 +13,7 @@
 //! [`SHARE_WARNING`], [`ERR_TCP_SOCKET`], [`ERR_CONNECT_SERVER`].
 //!
 //! The reference Bootworks reports every outcome to the server before it leaves,
-//! whenever the connection is up; [`AgentMode::Legacy`] exits on any error without
+//! whenever the connection is up; [`AgentMode::Legacy`](super::AgentMode::Legacy) exits on any error without
 //! a word, which is how the seed's machine went round: the server never learns the
 //! job failed, so AClient arms the flag again.
 
