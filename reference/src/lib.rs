@@ -23,6 +23,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod agent;
 pub mod deploy;
 pub mod dhcp;
 pub mod driver;
