@@ -43,6 +43,9 @@ pub enum DiskError {
         /// The partition's size in bytes.
         size: u64,
     },
+    /// The disk's backing store failed (a file-backed disk in real mode).
+    #[error("disk I/O failed: {0}")]
+    Io(String),
     /// The layout asks for more memory than an in-memory disk may hold.
     #[error(
         "an in-memory disk of {bytes} bytes is larger than the {max}-byte limit; use smaller partitions"
