@@ -11,6 +11,7 @@
 
 pub mod arp;
 pub mod clock;
+pub mod deploy;
 pub mod fs;
 pub mod iface;
 pub mod machine;
