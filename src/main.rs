@@ -1,6 +1,7 @@
 //! `pxelab`: the command line. Argument parsing and wiring only; everything that
 //! speaks a protocol lives in `pxelab-reference`.
 
+mod agent;
 mod config;
 mod run;
 mod serve;
@@ -28,6 +29,11 @@ enum Command {
     Run(run::RunArgs),
     /// Print the JSON Schema of the scenario file format (for editors).
     Schema,
+    /// Run the Deployment Server over real TCP (agents connect on port 402).
+    DeployServer(agent::DeployServerArgs),
+    /// Run one boot of a deployment agent (AClient or Bootworks) against a
+    /// Deployment Server, on a file-backed disk.
+    Agent(agent::AgentArgs),
 }
 
 /// What follows the default run when `pxelab` runs with no arguments.
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
             run::emit(&format!("\n{NEXT_STEPS}"), status)
         }
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::DeployServer(args)) => agent::deploy_server(args),
+        Some(Command::Agent(args)) => agent::agent(args),
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&pxelab_simulator::scenario::schema()) {
                 Ok(s) => run::emit(&format!("{s}\n"), ExitCode::SUCCESS),

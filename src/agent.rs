@@ -1,0 +1,508 @@
+//! `pxelab deploy-server` and `pxelab agent`: the deployment plane for real, over
+//! TCP, with agents on file-backed disks (issue 5, "Real mode").
+//!
+//! The Deployment Server is its own command rather than a flag of `pxelab serve`:
+//! `serve` needs an interface and privileged UDP ports, while the Deployment
+//! Server is one TCP listener that runs anywhere (and unprivileged on a high
+//! port), so the two start and stop independently.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+use pxelab_reference::Instant;
+use pxelab_reference::Mac;
+use pxelab_reference::agent::{
+    AClient, AgentAction, AgentConfig, AgentMode, Bootworks, Delivery, FileDisk,
+};
+use pxelab_reference::deploy::{
+    CREDENTIAL_LEN, Credential, CredentialKind, DeployConfig, DeploymentServer, JobKind, JobState,
+    PreOsPath, ServerMode, SmbiosUuid,
+};
+use pxelab_reference::driver::deploy::{AGENT_PORT, DirImages, MappedImages, serve_agents};
+use pxelab_reference::driver::{Clock, Shutdown};
+use pxelab_reference::wire::agent::PostConfig;
+
+/// Flags of `pxelab deploy-server`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The config file (TOML; unknown keys are errors, reported with their line):
+
+  mode = \"reference\"          # or \"legacy\" (Deployment Server 6.x)
+  max_attempts = 3            # failed attempts before a job fails for good
+  image_dir = \"images\"        # relative to the config file's directory
+
+  [[image]]                   # size and SHA-256 are computed at start
+  name = \"xp-sp2\"
+  file = \"xp-sp2.img\"         # a file name inside image_dir
+
+  [[computer]]
+  name = \"wks-07\"
+  mac = \"02:00:00:00:00:07\"
+  uuid = \"00112233445566778899aabbccddeeff\"   # optional
+  pre_os = \"partition\"        # partition | pxe | none
+  agent_credential = \"<64 hex digits>\"
+  share_credential = \"<64 hex digits>\"       # optional: without it, no image share
+
+  [[job]]
+  computer = \"wks-07\"
+  kind = \"deploy-image\"       # deploy-image | capture-image | scripted-install |
+                              # run-script | boot-to-production
+  image = \"xp-sp2\"            # deploy-image, capture-image
+  post_name = \"WKS-07\"        # optional post-configuration AClient applies
+  post_address = \"10.0.0.7\"   # optional
+
+Every job is scheduled at start; one the server refuses (reference mode: a job the
+computer's pre-OS path cannot run) is an error with the reason. The log (stdout)
+has one line per connection, session step and job change. With --until-done the
+server exits once every job has finished: status 0 if all succeeded, 1 if not.
+SIGINT stops it.
+
+Example:
+  pxelab deploy-server --config deploy.toml --listen 0.0.0.0:402")]
+pub struct DeployServerArgs {
+    /// The deployment config (TOML, see below).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Address and TCP port to accept agents on (port 0 picks a free one; the
+    /// log's first line says which).
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from((Ipv4Addr::UNSPECIFIED, AGENT_PORT)))]
+    pub listen: SocketAddr,
+
+    /// Exit once every job has succeeded or failed.
+    #[arg(long)]
+    pub until_done: bool,
+}
+
+/// `pxelab agent ...`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each run is one boot of the agent. Exit status: 0 the run ended (close), 10 the agent
+asked to reboot, 11 Bootworks left the pre-OS environment (exit), 1 an error before
+the run (bad flag, unusable disk).
+
+A deploy by hand (the server has a deploy-image job for this computer):
+  pxelab agent make-disk --disk wks.img --os-bytes 8388608 --bootworks-bytes 1048576
+  pxelab agent aclient   --server 127.0.0.1:402 --disk wks.img --mac 02:00:00:00:00:07 \\
+                         --name wks-07 --credential <hex>      # arms the flag, exit 10
+  pxelab agent bootworks ... same flags ...                    # images, clears it, exit 10
+  pxelab agent aclient   ... same flags ...                    # post-config, exit 0")]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+/// Which agent (or disk tool).
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// One boot of AClient (in the installed OS): checks in; arms the MBR boot
+    /// flag and asks to reboot for a pre-OS job; applies post-configuration after.
+    Aclient(RunArgs),
+    /// One boot of Bootworks from the disk's hidden partition: checks in, streams
+    /// the image to the OS partition, verifies its SHA-256, clears the flag.
+    Bootworks(RunArgs),
+    /// Create a blank disk image file: MBR, an active OS partition at sector 63
+    /// and optionally a hidden Bootworks partition after it.
+    MakeDisk(MakeDiskArgs),
+}
+
+/// Flags of one agent run.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The Deployment Server (ADDR:PORT).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub server: SocketAddr,
+    /// The machine's disk: a raw disk image file with an MBR (see make-disk). The
+    /// agent's own state is kept beside it in FILE.agent-state.
+    #[arg(long, value_name = "FILE")]
+    pub disk: PathBuf,
+    /// The machine's MAC (the server's key for it).
+    #[arg(long)]
+    pub mac: Mac,
+    /// The computer's name as the agent knows it.
+    #[arg(long)]
+    pub name: String,
+    /// The per-computer agent credential, 64 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub credential: String,
+    /// SMBIOS UUID, 32 hex digits (dashes allowed).
+    #[arg(long, value_name = "HEX")]
+    pub uuid: Option<String>,
+    /// Behave like Deployment Server 6.x's agents (no attempt bound, silent exits).
+    #[arg(long)]
+    pub legacy: bool,
+    /// Pre-OS attempts AClient allows a job (reference mode).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_attempts: u8,
+}
+
+/// Flags of `pxelab agent make-disk`.
+#[derive(Debug, Args)]
+pub struct MakeDiskArgs {
+    /// The file to create (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub disk: PathBuf,
+    /// Size of the OS partition in bytes (rounded up to 512-byte sectors).
+    #[arg(long, value_name = "N")]
+    pub os_bytes: u64,
+    /// Size of a hidden Bootworks partition in bytes; none if absent.
+    #[arg(long, value_name = "N")]
+    pub bootworks_bytes: Option<u64>,
+}
+
+/// The deployment config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployFile {
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default = "default_attempts")]
+    max_attempts: u32,
+    image_dir: PathBuf,
+    #[serde(default)]
+    share_path: Option<String>,
+    #[serde(default)]
+    image: Vec<ImageEntry>,
+    #[serde(default)]
+    computer: Vec<ComputerEntry>,
+    #[serde(default)]
+    job: Vec<JobEntry>,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mode {
+    #[default]
+    Reference,
+    Legacy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageEntry {
+    name: String,
+    file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum PreOs {
+    Partition,
+    Pxe,
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComputerEntry {
+    name: String,
+    mac: String,
+    #[serde(default)]
+    uuid: Option<String>,
+    pre_os: PreOs,
+    agent_credential: String,
+    #[serde(default)]
+    share_credential: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Kind {
+    DeployImage,
+    CaptureImage,
+    ScriptedInstall,
+    RunScript,
+    BootToProduction,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobEntry {
+    computer: String,
+    kind: Kind,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    script: Option<String>,
+    #[serde(default)]
+    post_name: Option<String>,
+    #[serde(default)]
+    post_address: Option<Ipv4Addr>,
+}
+
+/// Decodes hex digits (dashes and colons ignored) into exactly `N` bytes.
+fn hex_bytes<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
+    let digits: Vec<u8> = s.bytes().filter(|b| *b != b'-' && *b != b':').collect();
+    if digits.len() != 2 * N {
+        bail!(
+            "{what}: expected {} hex digits, got {}",
+            2 * N,
+            digits.len()
+        );
+    }
+    let mut out = [0; N];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        let text = std::str::from_utf8(pair).unwrap_or("??");
+        out[i] = u8::from_str_radix(text, 16)
+            .with_context(|| format!("{what}: {text:?} is not a hex byte"))?;
+    }
+    Ok(out)
+}
+
+/// Builds the server core from the config file: images catalogued from disk,
+/// computers registered with their credentials, jobs scheduled.
+fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: DeployFile =
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let dir = DirImages::new(base.join(&file.image_dir));
+    let mode = match file.mode {
+        Mode::Reference => ServerMode::Reference,
+        Mode::Legacy => ServerMode::Legacy { trust_uuid: true },
+    };
+    let mut core = DeploymentServer::new(DeployConfig {
+        mode,
+        max_attempts: file.max_attempts,
+        initial_deployment: None,
+    });
+    if let Some(share) = file.share_path {
+        core.set_share_path(share);
+    }
+    let mut images = MappedImages::new(dir.clone());
+    for entry in &file.image {
+        let image = dir.catalogue(&entry.name, &entry.file)?;
+        println!("image {image}");
+        core.add_image(image)?;
+        images.map(&entry.name, &entry.file);
+    }
+    let mut by_name = BTreeMap::new();
+    for c in &file.computer {
+        let mac: Mac = c
+            .mac
+            .parse()
+            .with_context(|| format!("computer {}: mac", c.name))?;
+        let uuid = match &c.uuid {
+            Some(u) => Some(SmbiosUuid(hex_bytes::<16>(
+                &format!("computer {}: uuid", c.name),
+                u,
+            )?)),
+            None => None,
+        };
+        let id = core.register(Instant::ZERO, mac, uuid, &c.name);
+        let pre_os = match c.pre_os {
+            PreOs::Partition => PreOsPath::PartitionBootworks,
+            PreOs::Pxe => PreOsPath::PxeBootworks,
+            PreOs::None => PreOsPath::None,
+        };
+        core.set_pre_os(id, pre_os)?;
+        let agent = hex_bytes::<CREDENTIAL_LEN>(
+            &format!("computer {}: agent_credential", c.name),
+            &c.agent_credential,
+        )?;
+        core.set_credential(id, CredentialKind::Agent, Credential::from_bytes(agent))?;
+        if let Some(share) = &c.share_credential {
+            let share = hex_bytes::<CREDENTIAL_LEN>(
+                &format!("computer {}: share_credential", c.name),
+                share,
+            )?;
+            core.set_credential(id, CredentialKind::Share, Credential::from_bytes(share))?;
+        }
+        if by_name.insert(c.name.clone(), id).is_some() {
+            bail!("computer {:?} is listed twice", c.name);
+        }
+    }
+    for (i, j) in file.job.iter().enumerate() {
+        let what = format!("job {} ({})", i + 1, j.computer);
+        let &id = by_name
+            .get(&j.computer)
+            .with_context(|| format!("{what}: no [[computer]] is named {:?}", j.computer))?;
+        let need = |field: &Option<String>, name: &str| {
+            field
+                .clone()
+                .with_context(|| format!("{what}: this kind of job needs `{name}`"))
+        };
+        let kind = match j.kind {
+            Kind::DeployImage => JobKind::DeployImage {
+                image: need(&j.image, "image")?,
+            },
+            Kind::CaptureImage => JobKind::CaptureImage {
+                image_name: need(&j.image, "image")?,
+            },
+            Kind::ScriptedInstall => JobKind::ScriptedInstall {
+                os: need(&j.os, "os")?,
+            },
+            Kind::RunScript => JobKind::RunScript {
+                script: need(&j.script, "script")?,
+            },
+            Kind::BootToProduction => JobKind::BootToProduction,
+        };
+        let job = core
+            .schedule(Instant::ZERO, id, kind)
+            .map_err(|e| anyhow::anyhow!("{what}: refused: {e}"))?;
+        if let Some(name) = &j.post_name {
+            core.set_post_config(
+                job,
+                PostConfig {
+                    name: name.clone(),
+                    address: j.post_address,
+                },
+            )?;
+        }
+    }
+    while let Some(e) = core.poll_event() {
+        println!("{e}");
+    }
+    Ok((core, images))
+}
+
+/// `pxelab deploy-server`.
+pub fn deploy_server(args: DeployServerArgs) -> ExitCode {
+    match deploy_server_inner(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pxelab deploy-server: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn deploy_server_inner(args: DeployServerArgs) -> anyhow::Result<ExitCode> {
+    let (core, images) = load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on TCP {}", args.listen))?;
+        println!("listening on {}", listener.local_addr()?);
+        let core = Arc::new(Mutex::new(core));
+        let (trigger, shutdown) = Shutdown::new();
+        let server = tokio::spawn(serve_agents(
+            listener,
+            core.clone(),
+            Arc::new(images),
+            Clock::start(),
+            shutdown,
+            Arc::new(|line| println!("{line}")),
+        ));
+        let done = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let core = core.lock().await;
+                if args.until_done && core.jobs().iter().all(|j| j.state().is_terminal()) {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = done => {}
+        }
+        trigger.trigger();
+        server.await??;
+        let core = core.lock().await;
+        let mut all_ok = true;
+        for job in core.jobs() {
+            println!("final: {} {}: {}", job.id, job.kind.name(), job.state());
+            all_ok &= *job.state() == JobState::Succeeded;
+        }
+        Ok(if all_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// `pxelab agent`.
+pub fn agent(args: AgentArgs) -> ExitCode {
+    match agent_inner(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pxelab agent: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn agent_inner(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    let (run, bootworks) = match args.command {
+        AgentCommand::MakeDisk(m) => {
+            FileDisk::create(&m.disk, m.os_bytes, m.bootworks_bytes)
+                .with_context(|| format!("cannot create {}", m.disk.display()))?;
+            println!("created {}", m.disk.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        AgentCommand::Aclient(run) => (run, false),
+        AgentCommand::Bootworks(run) => (run, true),
+    };
+    let credential = hex_bytes::<CREDENTIAL_LEN>("--credential", &run.credential)?;
+    let uuid = match &run.uuid {
+        Some(u) => Some(hex_bytes::<16>("--uuid", u)?),
+        None => None,
+    };
+    let mut disk =
+        FileDisk::open(&run.disk).with_context(|| format!("disk {}", run.disk.display()))?;
+    let config = AgentConfig {
+        mac: run.mac,
+        uuid,
+        computer_name: run.name.clone(),
+        credential: credential.to_vec(),
+        mode: if run.legacy {
+            AgentMode::Legacy
+        } else {
+            AgentMode::Reference {
+                max_attempts: run.max_attempts,
+            }
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let print = |e: pxelab_reference::agent::AgentEvent| println!("{e}");
+    let end = runtime.block_on(async {
+        let clock = Clock::start();
+        if bootworks {
+            let mut agent = Bootworks::new(config, Delivery::Partition);
+            pxelab_reference::driver::deploy::run_agent(
+                &mut agent, run.server, &mut disk, clock, print,
+            )
+            .await
+        } else {
+            let mut agent = AClient::new(config);
+            pxelab_reference::driver::deploy::run_agent(
+                &mut agent, run.server, &mut disk, clock, print,
+            )
+            .await
+        }
+    });
+    let (word, code) = match end {
+        AgentAction::Close | AgentAction::Connect => ("close", 0),
+        AgentAction::Reboot => ("reboot", 10),
+        AgentAction::Exit => ("exit", 11),
+    };
+    println!("outcome: {word}");
+    Ok(ExitCode::from(code))
+}

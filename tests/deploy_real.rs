@@ -1,0 +1,220 @@
+//! The deployment plane for real (issue 5, "Real mode"): `pxelab deploy-server`
+//! on loopback TCP and the agents as separate `pxelab agent` processes on a
+//! file-backed disk, deploying a 3 MiB image. No root: an ephemeral port on
+//! 127.0.0.1. Every wait is bounded, and the server is killed at the end even when
+//! an assertion fails.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BOUND: Duration = Duration::from_secs(90);
+const MAC: &str = "02:00:00:00:00:07";
+const NAME: &str = "wks-07";
+const OS_PARTITION_START: usize = 63 * 512;
+
+/// Kills the child when dropped (a failed assertion must not leave a server).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn credential() -> String {
+    "05".repeat(32)
+}
+
+/// The image: 3 MiB of bytes that differ from their neighbours and from zero.
+fn image_bytes() -> Vec<u8> {
+    (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+/// Runs `pxelab ARGS` to its end within [`BOUND`] (killed past it); returns the
+/// exit status and stdout.
+fn pxelab_bounded(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run pxelab"),
+    );
+    let mut stdout = child.0.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "pxelab {args:?} did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().expect("reader"))
+}
+
+fn agent(which: &str, server: &str, disk: &Path) -> (Option<i32>, String) {
+    let cred = credential();
+    let disk = disk.to_str().expect("utf-8 path");
+    let (status, out) = pxelab_bounded(&[
+        "agent",
+        which,
+        "--server",
+        server,
+        "--disk",
+        disk,
+        "--mac",
+        MAC,
+        "--name",
+        NAME,
+        "--credential",
+        &cred,
+    ]);
+    (status.code(), out)
+}
+
+#[test]
+fn deploy_an_image_over_loopback_to_a_file_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    let image = image_bytes();
+    std::fs::write(dir.path().join("images/xp-sp2.img"), &image).unwrap();
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+mode = "reference"
+image_dir = "images"
+
+[[image]]
+name = "xp-sp2"
+file = "xp-sp2.img"
+
+[[computer]]
+name = "{NAME}"
+mac = "{MAC}"
+pre_os = "partition"
+agent_credential = "{cred}"
+share_credential = "{share}"
+
+[[job]]
+computer = "{NAME}"
+kind = "deploy-image"
+image = "xp-sp2"
+post_name = "WKS-07"
+"#,
+            cred = credential(),
+            share = "06".repeat(32),
+        ),
+    )
+    .unwrap();
+
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args(["deploy-server", "--listen", "127.0.0.1:0", "--until-done"])
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run pxelab deploy-server"),
+    );
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = server.0.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|_| panic!("the server never said where it listens: {log:#?}"));
+        log.push(line.clone());
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_string();
+        }
+    };
+
+    let disk = dir.path().join("wks.img");
+    let (status, out) = pxelab_bounded(&[
+        "agent",
+        "make-disk",
+        "--disk",
+        disk.to_str().unwrap(),
+        "--os-bytes",
+        &(4u64 << 20).to_string(),
+        "--bootworks-bytes",
+        &(1u64 << 20).to_string(),
+    ]);
+    assert!(status.success(), "{out}");
+
+    // Windows boots: AClient arms the flag and asks for a reboot.
+    let (code, out) = agent("aclient", &addr, &disk);
+    assert_eq!(code, Some(10), "{out}");
+    assert_eq!(
+        &std::fs::read(&disk).unwrap()[0x1B0..0x1B6],
+        b"PXBW\x01\x01"
+    );
+
+    // The flag sends the boot to Bootworks: it images, verifies, clears the flag.
+    let (code, out) = agent("bootworks", &addr, &disk);
+    assert_eq!(code, Some(10), "{out}");
+    assert!(
+        out.contains(&format!("imaged {} bytes, SHA-256 verified", image.len())),
+        "{out}"
+    );
+    let raw = std::fs::read(&disk).unwrap();
+    assert_eq!(raw[0x1B4], 0, "the flag is clear after imaging");
+    let written = &raw[OS_PARTITION_START..OS_PARTITION_START + image.len()];
+    assert!(written == image.as_slice(), "the OS partition is the image");
+
+    // Windows again: AClient applies the post-configuration and the job is done.
+    let (code, out) = agent("aclient", &addr, &disk);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("WKS-07"), "{out}");
+
+    // The server exits on its own (--until-done) with every job succeeded.
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        while let Ok(line) = lines.try_recv() {
+            log.push(line);
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not finish: {log:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The reader thread ends with the server's stdout.
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("succeeded"), "{log}");
+    assert!(log.contains("final:"), "{log}");
+    let image_line = log.lines().find(|l| l.starts_with("image xp-sp2")).unwrap();
+    assert!(
+        image_line.contains(&format!("{} bytes", image.len())),
+        "{log}"
+    );
+}
