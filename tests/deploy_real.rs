@@ -218,3 +218,110 @@ post_name = "WKS-07"
         "{log}"
     );
 }
+
+/// Runs `pxelab deploy-server --config CONFIG` until it says where it listens or
+/// exits; returns what it printed (stdout and stderr) and whether it started.
+fn start_and_stop(config: &Path) -> (bool, String) {
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args(["deploy-server", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pxelab deploy-server"),
+    );
+    let (tx, lines) = mpsc::channel();
+    for pipe in [
+        Box::new(server.0.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+        Box::new(server.0.stderr.take().expect("piped")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + BOUND;
+    while Instant::now() < deadline {
+        match lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let started = line.starts_with("listening on ");
+                out.push(line);
+                if started {
+                    return (true, out.join("\n"));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return (false, out.join("\n")),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    panic!("the server neither started nor stopped: {out:#?}");
+}
+
+#[test]
+fn the_example_config_starts_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/deploy.toml");
+    let config = dir.path().join("deploy.toml");
+    std::fs::copy(example, &config).unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    std::fs::write(dir.path().join("images/xp-sp2.img"), b"not much of an OS").unwrap();
+    let (started, out) = start_and_stop(&config);
+    assert!(started, "{out}");
+    assert!(out.contains("image xp-sp2 (17 bytes"), "{out}");
+}
+
+#[test]
+fn config_mistakes_are_refused_with_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    let config = dir.path().join("deploy.toml");
+
+    std::fs::write(
+        &config,
+        "image_dir = \"images\"\nmode = \"reference\"\nmodee = 1\n",
+    )
+    .unwrap();
+    let (started, out) = start_and_stop(&config);
+    assert!(!started);
+    assert!(out.contains("line 3") && out.contains("modee"), "{out}");
+
+    // The seed story's job: a scripted install for a Bootworks-partition machine.
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+image_dir = "images"
+[[computer]]
+name = "{NAME}"
+mac = "{MAC}"
+pre_os = "partition"
+agent_credential = "{cred}"
+[[job]]
+computer = "{NAME}"
+kind = "scripted-install"
+os = "xp"
+"#,
+            cred = credential()
+        ),
+    )
+    .unwrap();
+    let (started, out) = start_and_stop(&config);
+    assert!(!started);
+    assert!(out.contains("refused"), "{out}");
+
+    std::fs::write(
+        &config,
+        "image_dir = \"images\"\n[[image]]\nname = \"x\"\nfile = \"../../etc/passwd\"\n",
+    )
+    .unwrap();
+    let (started, out) = start_and_stop(&config);
+    assert!(!started);
+    assert!(out.contains("not a plain file name"), "{out}");
+}
