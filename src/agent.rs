@@ -22,7 +22,8 @@ use tokio::sync::Mutex;
 use pxelab_reference::Instant;
 use pxelab_reference::Mac;
 use pxelab_reference::agent::{
-    AClient, AgentAction, AgentConfig, AgentMode, Bootworks, Delivery, FileDisk,
+    AClient, AgentAction, AgentConfig, AgentEvent, AgentEventKind, AgentMode, Bootworks, Delivery,
+    FileDisk,
 };
 use pxelab_reference::deploy::{
     CREDENTIAL_LEN, Credential, CredentialKind, DeployConfig, DeploymentServer, JobKind, JobState,
@@ -30,7 +31,7 @@ use pxelab_reference::deploy::{
 };
 use pxelab_reference::driver::deploy::{AGENT_PORT, DirImages, MappedImages, serve_agents};
 use pxelab_reference::driver::{Clock, Shutdown};
-use pxelab_reference::wire::agent::PostConfig;
+use pxelab_reference::wire::agent::{JobState as WireJobState, PostConfig};
 
 /// Flags of `pxelab deploy-server`.
 #[derive(Debug, Args)]
@@ -88,8 +89,10 @@ pub struct DeployServerArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each run is one boot of the agent. Exit status: 0 the run ended (close), 10 the agent
-asked to reboot, 11 Bootworks left the pre-OS environment (exit), 1 an error before
-the run (bad flag, unusable disk).
+asked to reboot, 11 Bootworks left the pre-OS environment (exit), 2 the run met a
+failure (no connection, refused, timed out, a server, protocol or disk error, or a job
+reported failed; the lines above say which), 1 an error before the run (bad flag,
+unusable disk).
 
 A deploy by hand (the server has a deploy-image job for this computer):
   pxelab agent make-disk --disk wks.img --os-bytes 8388608 --bootworks-bytes 1048576
@@ -481,7 +484,25 @@ fn agent_inner(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let print = |e: pxelab_reference::agent::AgentEvent| println!("{e}");
+    // Whether the run met a failure: the exit status says so even when the
+    // agent ends its run normally (it reports and closes).
+    let mut trouble = false;
+    let print = |e: AgentEvent| {
+        trouble |= matches!(
+            e.kind,
+            AgentEventKind::ConnectFailed
+                | AgentEventKind::Refused { .. }
+                | AgentEventKind::ServerError(_)
+                | AgentEventKind::ProtocolError(_)
+                | AgentEventKind::DiskFailed(_)
+                | AgentEventKind::TimedOut { .. }
+                | AgentEventKind::Reported {
+                    state: WireJobState::Failed,
+                    ..
+                }
+        );
+        println!("{e}");
+    };
     let end = runtime.block_on(async {
         let clock = Clock::start();
         if bootworks {
@@ -503,6 +524,10 @@ fn agent_inner(args: AgentArgs) -> anyhow::Result<ExitCode> {
         AgentAction::Reboot => ("reboot", 10),
         AgentAction::Exit => ("exit", 11),
     };
-    println!("outcome: {word}");
+    let code = if trouble { 2 } else { code };
+    println!(
+        "outcome: {word}{}",
+        if trouble { " after a failure" } else { "" }
+    );
     Ok(ExitCode::from(code))
 }

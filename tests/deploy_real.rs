@@ -325,3 +325,29 @@ os = "xp"
     assert!(!started);
     assert!(out.contains("not a plain file name"), "{out}");
 }
+
+#[test]
+fn an_agent_that_cannot_reach_the_server_says_so_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("wks.img");
+    let (status, out) = pxelab_bounded(&[
+        "agent",
+        "make-disk",
+        "--disk",
+        disk.to_str().unwrap(),
+        "--os-bytes",
+        "65536",
+        "--bootworks-bytes",
+        "4096",
+    ]);
+    assert!(status.success(), "{out}");
+    // A port that was free a moment ago: nothing listens, the connect is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, out) = agent("bootworks", &format!("127.0.0.1:{port}"), &disk);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("ERROR: Unable to open TCP socket"), "{out}");
+}

@@ -48,6 +48,9 @@ use crate::time::Instant;
 
 pub use crate::wire::agent::AGENT_PORT;
 
+/// Pause after a failed `accept` (e.g. out of file descriptors) before the next.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Bytes read from a socket at a time.
 const READ_BUF_LEN: usize = 64 * 1024;
 
@@ -194,6 +197,8 @@ pub enum DeployLog {
     Session(SessionEvent),
     /// Something happened to a computer or job.
     Server(DeployEvent),
+    /// Accepting a connection failed (the server goes on).
+    AcceptFailed(String),
     /// A connection failed at the socket level.
     SocketError {
         /// The peer.
@@ -209,6 +214,7 @@ impl std::fmt::Display for DeployLog {
             DeployLog::Accepted(peer) => write!(f, "agent connection from {peer}"),
             DeployLog::Session(e) => write!(f, "{e}"),
             DeployLog::Server(e) => write!(f, "{e}"),
+            DeployLog::AcceptFailed(e) => write!(f, "cannot accept a connection: {e}"),
             DeployLog::SocketError { peer, error } => write!(f, "{peer}: socket error: {error}"),
         }
     }
@@ -218,7 +224,9 @@ impl std::fmt::Display for DeployLog {
 pub type LogSink = Arc<dyn Fn(DeployLog) + Send + Sync>;
 
 /// Accepts agent connections on `listener` until `shutdown` fires, one
-/// [`AgentSession`] task per connection over the shared `server`.
+/// [`AgentSession`] task per connection over the shared `server`. Socket
+/// failures (accept, read, write) are logged and the server goes on; it returns
+/// once stopped.
 ///
 /// Connections from IPv6 peers are closed at once (the agent protocol and the
 /// sessions are IPv4, like the rest of the PXE world). When `shutdown` fires the
@@ -236,7 +244,16 @@ pub async fn serve_agents(
         tokio::select! {
             _ = shutdown.wait() => break,
             accepted = listener.accept() => {
-                let (stream, peer) = accepted?;
+                let (stream, peer) = match accepted {
+                    Ok(got) => got,
+                    Err(e) => {
+                        // Out of descriptors and the like: the listener itself is
+                        // fine, so log, give the system a moment, and go on.
+                        log(DeployLog::AcceptFailed(e.to_string()));
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                };
                 let SocketAddr::V4(peer4) = peer else {
                     continue;
                 };
