@@ -1,10 +1,11 @@
 //! `pxelab deploy-server` and `pxelab agent`: the deployment plane for real, over
 //! TCP, with agents on file-backed disks (issue 5, "Real mode").
 //!
-//! The Deployment Server is its own command rather than a flag of `pxelab serve`:
-//! `serve` needs an interface and privileged UDP ports, while the Deployment
-//! Server is one TCP listener that runs anywhere (and unprivileged on a high
-//! port), so the two start and stop independently.
+//! The Deployment Server runs two ways: beside the PXE server (`pxelab serve
+//! --deploy FILE`, [`DeployPlane`]), and on its own (`pxelab deploy-server`),
+//! because `serve` needs an interface and privileged UDP ports while the
+//! Deployment Server is one TCP listener that runs anywhere (unprivileged on a
+//! high port).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -374,6 +375,70 @@ fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
         println!("{e}");
     }
     Ok((core, images))
+}
+
+/// The Deployment Server as part of `pxelab serve --deploy`: loaded and bound
+/// first, then run on a thread of its own (so image reads never stall a TFTP
+/// transfer on the server's runtime), stopping on the server's shutdown.
+pub struct DeployPlane {
+    core: DeploymentServer,
+    images: MappedImages,
+    listener: std::net::TcpListener,
+}
+
+impl DeployPlane {
+    /// Loads `config` and binds TCP `addr`.
+    pub fn prepare(config: &Path, addr: SocketAddr) -> anyhow::Result<DeployPlane> {
+        let (core, images) = load(config)?;
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("--deploy: cannot listen on TCP {addr}"))?;
+        listener.set_nonblocking(true)?;
+        Ok(DeployPlane {
+            core,
+            images,
+            listener,
+        })
+    }
+
+    /// Runs it until `shutdown` fires; log lines go to the log at info level.
+    pub fn spawn(self, shutdown: Shutdown) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("deployment server: cannot start its runtime: {e}");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(self.listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("deployment server: {e}");
+                        return;
+                    }
+                };
+                if let Ok(addr) = listener.local_addr() {
+                    tracing::info!("deployment server listening on {addr}");
+                }
+                let result = serve_agents(
+                    listener,
+                    Arc::new(Mutex::new(self.core)),
+                    Arc::new(self.images),
+                    Clock::start(),
+                    shutdown,
+                    Arc::new(|line| tracing::info!("deploy: {line}")),
+                )
+                .await;
+                if let Err(e) = result {
+                    tracing::error!("deployment server stopped: {e}");
+                }
+            });
+        })
+    }
 }
 
 /// `pxelab deploy-server`.

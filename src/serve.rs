@@ -84,6 +84,16 @@ pub struct ServeArgs {
     /// in the current directory). Unknown keys are errors.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Also run the Deployment Server over TCP on the interface's address, with
+    /// this deployment config (the format of `pxelab deploy-server --help`).
+    #[arg(long, value_name = "FILE")]
+    pub deploy: Option<PathBuf>,
+
+    /// TCP port of the Deployment Server started by --deploy (0 picks a free one;
+    /// the log says which).
+    #[arg(long, value_name = "N", default_value_t = pxelab_reference::wire::agent::AGENT_PORT, requires = "deploy")]
+    pub deploy_port: u16,
 }
 
 /// An inclusive range of IPv4 addresses, `FIRST-LAST`.
@@ -259,6 +269,15 @@ fn start(args: ServeArgs, mode: Mode, file: FileConfig, iface: Interface) -> any
             boot,
         },
     });
+    // Loaded and bound before anything runs, so a bad config or a port in use is
+    // reported at start.
+    let deploy = match &args.deploy {
+        Some(path) => Some(crate::agent::DeployPlane::prepare(
+            path,
+            (iface.addr, args.deploy_port).into(),
+        )?),
+        None => None,
+    };
     let spec = ServeSpec {
         iface,
         tftp_root: args.tftp_root,
@@ -278,7 +297,14 @@ fn start(args: ServeArgs, mode: Mode, file: FileConfig, iface: Interface) -> any
     runtime.block_on(async {
         let shutdown = serve::on_signals().context("cannot install SIGINT/SIGTERM handlers")?;
         let server = Server::bind(spec)?;
+        let deploy = deploy.map(|plane| plane.spawn(shutdown.clone()));
         server.run(shutdown).await;
+        if let Some(thread) = deploy {
+            // It stops on the same signal; a panic there is reported, not hidden.
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("the Deployment Server thread panicked"))?;
+        }
         Ok(())
     })
 }

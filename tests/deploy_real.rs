@@ -351,3 +351,115 @@ fn an_agent_that_cannot_reach_the_server_says_so_and_exits_2() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("ERROR: Unable to open TCP socket"), "{out}");
 }
+
+#[test]
+fn serve_deploy_runs_the_deployment_server_beside_the_pxe_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    std::fs::create_dir(dir.path().join("tftp")).unwrap();
+    std::fs::write(dir.path().join("images/xp-sp2.img"), [9u8; 5000]).unwrap();
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "image_dir = \"images\"\n[[image]]\nname = \"xp-sp2\"\nfile = \"xp-sp2.img\"\n\
+             [[computer]]\nname = \"{NAME}\"\nmac = \"{MAC}\"\npre_os = \"partition\"\n\
+             agent_credential = \"{}\"\nshare_credential = \"{}\"\n\
+             [[job]]\ncomputer = \"{NAME}\"\nkind = \"deploy-image\"\nimage = \"xp-sp2\"\n",
+            credential(),
+            "06".repeat(32)
+        ),
+    )
+    .unwrap();
+    let tftp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args([
+                "serve",
+                "--interface",
+                "lo",
+                "--tftp-only",
+                "--deploy-port",
+                "0",
+            ])
+            .args(["--tftp-port", &tftp_port, "--tftp-root"])
+            .arg(dir.path().join("tftp"))
+            .arg("--deploy")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pxelab serve"),
+    );
+    let (tx, lines) = mpsc::channel();
+    let stderr = server.0.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|_| panic!("no deployment server in the log: {log:#?}"));
+        log.push(line.clone());
+        if let Some((_, addr)) = line.split_once("deployment server listening on ") {
+            break addr.trim().to_string();
+        }
+    };
+    let disk = dir.path().join("wks.img");
+    let (status, out) = pxelab_bounded(&[
+        "agent",
+        "make-disk",
+        "--disk",
+        disk.to_str().unwrap(),
+        "--os-bytes",
+        "65536",
+        "--bootworks-bytes",
+        "4096",
+    ]);
+    assert!(status.success(), "{out}");
+    let (code, out) = agent("aclient", &addr, &disk);
+    assert_eq!(code, Some(10), "AClient armed the flag: {out}");
+    let (code, out) = agent("bootworks", &addr, &disk);
+    assert_eq!(code, Some(10), "{out}");
+    assert!(out.contains("imaged 5000 bytes"), "{out}");
+    let (code, out) = agent("aclient", &addr, &disk);
+    assert_eq!(code, Some(0), "{out}");
+    let deadline = Instant::now() + BOUND;
+    loop {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            let done = line.contains("job 1 succeeded");
+            log.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no success in the log: {log:#?}");
+    }
+    // SIGTERM stops both servers, and the process exits cleanly.
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
