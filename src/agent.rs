@@ -148,6 +148,10 @@ pub struct RunArgs {
     /// Pre-OS attempts AClient allows a job (reference mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_attempts: u8,
+    /// Bootworks only: it was delivered by PXE (a full pre-OS environment)
+    /// rather than booted from the disk's hidden partition (image only).
+    #[arg(long)]
+    pub pxe: bool,
 }
 
 /// Flags of `pxelab agent make-disk`.
@@ -525,6 +529,9 @@ fn agent_inner(args: AgentArgs) -> anyhow::Result<ExitCode> {
         AgentCommand::Aclient(run) => (run, false),
         AgentCommand::Bootworks(run) => (run, true),
     };
+    if run.pxe && !bootworks {
+        bail!("--pxe is for bootworks: AClient runs in the installed OS");
+    }
     let credential = hex_bytes::<CREDENTIAL_LEN>("--credential", &run.credential)?;
     let uuid = match &run.uuid {
         Some(u) => Some(hex_bytes::<16>("--uuid", u)?),
@@ -571,7 +578,12 @@ fn agent_inner(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let end = runtime.block_on(async {
         let clock = Clock::start();
         if bootworks {
-            let mut agent = Bootworks::new(config, Delivery::Partition);
+            let delivery = if run.pxe {
+                Delivery::Pxe
+            } else {
+                Delivery::Partition
+            };
+            let mut agent = Bootworks::new(config, delivery);
             pxelab_reference::driver::deploy::run_agent(
                 &mut agent, run.server, &mut disk, clock, print,
             )
@@ -595,4 +607,26 @@ fn agent_inner(args: AgentArgs) -> anyhow::Result<ExitCode> {
         if trouble { " after a failure" } else { "" }
     );
     Ok(ExitCode::from(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_credentials_and_uuids_decode_or_say_why_not() {
+        assert_eq!(
+            hex_bytes::<4>("x", "0a0B-ff:10").unwrap(),
+            [0x0a, 0x0b, 0xff, 0x10]
+        );
+        let short = hex_bytes::<4>("--credential", "0a0b").unwrap_err();
+        assert!(
+            short.to_string().contains("expected 8 hex digits, got 4"),
+            "{short}"
+        );
+        let bad = hex_bytes::<2>("--uuid", "0g11").unwrap_err();
+        assert!(format!("{bad:#}").contains("\"0g\""), "{bad:#}");
+        // Non-ASCII input is an error, never a panic.
+        assert!(hex_bytes::<2>("x", "1é1").is_err());
+    }
 }
