@@ -14,8 +14,7 @@
 
 use crate::Instant;
 use crate::wire::agent::{
-    AgentError, AgentKind, AgentMessage, CheckIn, Hello, JobKind, JobOffer, JobState, PostConfig,
-    VERSION,
+    AgentError, AgentKind, AgentMessage, CheckIn, JobKind, JobOffer, JobState, PostConfig,
 };
 use crate::wire::mbr::BootFlag;
 
@@ -85,14 +84,7 @@ impl AClient {
         if self.phase != Phase::Connecting {
             return;
         }
-        let hello = Hello {
-            agent: AgentKind::AClient,
-            version: VERSION,
-            mac: self.config.mac,
-            uuid: self.config.uuid,
-            computer_name: self.config.computer_name.clone(),
-            credential: self.config.credential.clone(),
-        };
+        let hello = self.config.hello(AgentKind::AClient);
         self.link.send(now, &AgentMessage::Hello(hello));
         self.phase = Phase::AwaitWelcome;
         self.link.await_reply(now, "Welcome");

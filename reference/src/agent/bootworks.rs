@@ -19,8 +19,8 @@
 
 use crate::Instant;
 use crate::wire::agent::{
-    AgentError, AgentKind, AgentMessage, CheckIn, Hello, ImageChunk, ImageRef, ImageRequest,
-    JobKind, JobOffer, JobState, MAX_CHUNK_LEN, VERSION,
+    AgentError, AgentKind, AgentMessage, CheckIn, ImageChunk, ImageRef, ImageRequest, JobKind,
+    JobOffer, JobState, MAX_CHUNK_LEN,
 };
 
 use super::disk::{BootDisk, DiskError};
@@ -151,14 +151,7 @@ impl Bootworks {
         if self.phase != Phase::Connecting {
             return;
         }
-        let hello = Hello {
-            agent: AgentKind::Bootworks,
-            version: VERSION,
-            mac: self.config.mac,
-            uuid: self.config.uuid,
-            computer_name: self.config.computer_name.clone(),
-            credential: self.config.credential.clone(),
-        };
+        let hello = self.config.hello(AgentKind::Bootworks);
         self.link.send(now, &AgentMessage::Hello(hello));
         self.phase = Phase::AwaitWelcome;
         self.link.await_reply(now, "Welcome");

@@ -91,3 +91,17 @@ pub struct AgentConfig {
     /// Reference or legacy behaviour.
     pub mode: AgentMode,
 }
+
+impl AgentConfig {
+    /// The `Hello` an agent of `kind` opens every connection with.
+    pub fn hello(&self, kind: crate::wire::agent::AgentKind) -> crate::wire::agent::Hello {
+        crate::wire::agent::Hello {
+            agent: kind,
+            version: crate::wire::agent::VERSION,
+            mac: self.mac,
+            uuid: self.uuid,
+            computer_name: self.computer_name.clone(),
+            credential: self.credential.clone(),
+        }
+    }
+}
