@@ -32,7 +32,7 @@ pub use disk::{BootDisk, DiskError, MemoryDisk};
 pub use event::{AgentEvent, AgentEventKind};
 pub use file_disk::FileDisk;
 
-use crate::Mac;
+use crate::{Instant, Mac};
 
 /// How long an agent waits for its TCP connection to the Deployment Server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,3 +105,69 @@ impl AgentConfig {
         }
     }
 }
+
+/// An agent as its host sees it: AClient and Bootworks have the same stream
+/// surface, so one host (the tokio driver's `run_agent`, the simulator, a
+/// test's scripted server) drives both.
+pub trait Agent {
+    /// The machine booted into this agent.
+    fn boot(&mut self, now: Instant, disk: &mut dyn BootDisk);
+    /// The connection opened.
+    fn handle_connected(&mut self, now: Instant);
+    /// The connection could not be opened.
+    fn handle_connect_failed(&mut self, now: Instant);
+    /// Bytes from the server.
+    fn handle_bytes(&mut self, now: Instant, bytes: &[u8], disk: &mut dyn BootDisk);
+    /// The server closed the connection.
+    fn handle_closed(&mut self, now: Instant);
+    /// Time passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next frame to send.
+    fn poll_send(&mut self) -> Option<Vec<u8>>;
+    /// The next thing to do.
+    fn poll_action(&mut self) -> Option<AgentAction>;
+    /// The next event.
+    fn poll_event(&mut self) -> Option<AgentEvent>;
+    /// When to call `handle_timeout`.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+macro_rules! impl_agent {
+    ($t:ty) => {
+        impl Agent for $t {
+            fn boot(&mut self, now: Instant, disk: &mut dyn BootDisk) {
+                <$t>::boot(self, now, disk)
+            }
+            fn handle_connected(&mut self, now: Instant) {
+                <$t>::handle_connected(self, now)
+            }
+            fn handle_connect_failed(&mut self, now: Instant) {
+                <$t>::handle_connect_failed(self, now)
+            }
+            fn handle_bytes(&mut self, now: Instant, bytes: &[u8], disk: &mut dyn BootDisk) {
+                <$t>::handle_bytes(self, now, bytes, disk)
+            }
+            fn handle_closed(&mut self, now: Instant) {
+                <$t>::handle_closed(self, now)
+            }
+            fn handle_timeout(&mut self, now: Instant) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn poll_send(&mut self) -> Option<Vec<u8>> {
+                <$t>::poll_send(self)
+            }
+            fn poll_action(&mut self) -> Option<AgentAction> {
+                <$t>::poll_action(self)
+            }
+            fn poll_event(&mut self) -> Option<AgentEvent> {
+                <$t>::poll_event(self)
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$t>::poll_timeout(self)
+            }
+        }
+    };
+}
+
+impl_agent!(AClient);
+impl_agent!(Bootworks);

@@ -40,7 +40,7 @@ use tokio::task::JoinSet;
 
 use super::clock::Clock;
 use super::machine::Shutdown;
-use crate::agent::{AClient, AgentAction, AgentEvent, BootDisk, Bootworks, CONNECT_TIMEOUT};
+use crate::agent::{AgentAction, AgentEvent, BootDisk, CONNECT_TIMEOUT};
 use crate::deploy::{
     AgentSession, DeployEvent, DeploymentServer, Image, ImageSource, SessionEvent,
 };
@@ -350,70 +350,7 @@ async fn run_session(
     Ok(())
 }
 
-/// An agent as its host sees it: AClient and Bootworks have the same stream
-/// surface, so one [`run_agent`] hosts both.
-pub trait Agent {
-    /// The machine booted into this agent.
-    fn boot(&mut self, now: Instant, disk: &mut dyn BootDisk);
-    /// The connection opened.
-    fn handle_connected(&mut self, now: Instant);
-    /// The connection could not be opened.
-    fn handle_connect_failed(&mut self, now: Instant);
-    /// Bytes from the server.
-    fn handle_bytes(&mut self, now: Instant, bytes: &[u8], disk: &mut dyn BootDisk);
-    /// The server closed the connection.
-    fn handle_closed(&mut self, now: Instant);
-    /// Time passed.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The next frame to send.
-    fn poll_send(&mut self) -> Option<Vec<u8>>;
-    /// The next thing to do.
-    fn poll_action(&mut self) -> Option<AgentAction>;
-    /// The next event.
-    fn poll_event(&mut self) -> Option<AgentEvent>;
-    /// When to call `handle_timeout`.
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-macro_rules! impl_agent {
-    ($t:ty) => {
-        impl Agent for $t {
-            fn boot(&mut self, now: Instant, disk: &mut dyn BootDisk) {
-                <$t>::boot(self, now, disk)
-            }
-            fn handle_connected(&mut self, now: Instant) {
-                <$t>::handle_connected(self, now)
-            }
-            fn handle_connect_failed(&mut self, now: Instant) {
-                <$t>::handle_connect_failed(self, now)
-            }
-            fn handle_bytes(&mut self, now: Instant, bytes: &[u8], disk: &mut dyn BootDisk) {
-                <$t>::handle_bytes(self, now, bytes, disk)
-            }
-            fn handle_closed(&mut self, now: Instant) {
-                <$t>::handle_closed(self, now)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$t>::handle_timeout(self, now)
-            }
-            fn poll_send(&mut self) -> Option<Vec<u8>> {
-                <$t>::poll_send(self)
-            }
-            fn poll_action(&mut self) -> Option<AgentAction> {
-                <$t>::poll_action(self)
-            }
-            fn poll_event(&mut self) -> Option<AgentEvent> {
-                <$t>::poll_event(self)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$t>::poll_timeout(self)
-            }
-        }
-    };
-}
-
-impl_agent!(AClient);
-impl_agent!(Bootworks);
+pub use crate::agent::Agent;
 
 /// Runs one boot of `agent` against the Deployment Server at `server`, on
 /// `disk`, and returns how the run ended (`Close`, `Reboot` or `Exit`). Every
@@ -510,7 +447,7 @@ mod tests {
 
     use super::*;
     use crate::Mac;
-    use crate::agent::{AgentConfig, AgentMode, Delivery, FileDisk};
+    use crate::agent::{AClient, AgentConfig, AgentMode, Bootworks, Delivery, FileDisk};
     use crate::deploy::{
         Credential, CredentialKind, DeployConfig, JobKind, JobState, PreOsPath, ServerMode,
     };

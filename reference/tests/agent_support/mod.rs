@@ -9,8 +9,7 @@ use std::time::Duration;
 use pxelab_reference::Instant;
 use pxelab_reference::Mac;
 use pxelab_reference::agent::{
-    AClient, AgentAction, AgentConfig, AgentEvent, AgentEventKind, AgentMode, BootDisk, Bootworks,
-    MemoryDisk,
+    AgentAction, AgentConfig, AgentEvent, AgentEventKind, AgentMode, BootDisk, MemoryDisk,
 };
 use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::agent::{
@@ -19,58 +18,7 @@ use pxelab_reference::wire::agent::{
 };
 use sha2::{Digest, Sha256};
 
-/// The driving API both agents share.
-pub trait Agent {
-    fn boot(&mut self, now: Instant, disk: &mut dyn BootDisk);
-    fn handle_connected(&mut self, now: Instant);
-    fn handle_connect_failed(&mut self, now: Instant);
-    fn handle_bytes(&mut self, now: Instant, bytes: &[u8], disk: &mut dyn BootDisk);
-    fn handle_closed(&mut self, now: Instant);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_send(&mut self) -> Option<Vec<u8>>;
-    fn poll_action(&mut self) -> Option<AgentAction>;
-    fn poll_event(&mut self) -> Option<AgentEvent>;
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-macro_rules! impl_agent {
-    ($t:ty) => {
-        impl Agent for $t {
-            fn boot(&mut self, now: Instant, disk: &mut dyn BootDisk) {
-                <$t>::boot(self, now, disk)
-            }
-            fn handle_connected(&mut self, now: Instant) {
-                <$t>::handle_connected(self, now)
-            }
-            fn handle_connect_failed(&mut self, now: Instant) {
-                <$t>::handle_connect_failed(self, now)
-            }
-            fn handle_bytes(&mut self, now: Instant, bytes: &[u8], disk: &mut dyn BootDisk) {
-                <$t>::handle_bytes(self, now, bytes, disk)
-            }
-            fn handle_closed(&mut self, now: Instant) {
-                <$t>::handle_closed(self, now)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$t>::handle_timeout(self, now)
-            }
-            fn poll_send(&mut self) -> Option<Vec<u8>> {
-                <$t>::poll_send(self)
-            }
-            fn poll_action(&mut self) -> Option<AgentAction> {
-                <$t>::poll_action(self)
-            }
-            fn poll_event(&mut self) -> Option<AgentEvent> {
-                <$t>::poll_event(self)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$t>::poll_timeout(self)
-            }
-        }
-    };
-}
-impl_agent!(AClient);
-impl_agent!(Bootworks);
+pub use pxelab_reference::agent::Agent;
 
 /// What the fake server does in answer to one agent message.
 #[derive(Debug, Clone)]
