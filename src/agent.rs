@@ -24,12 +24,12 @@ use pxelab_reference::Instant;
 use pxelab_reference::Mac;
 use pxelab_reference::agent::{
     AClient, AgentAction, AgentConfig, AgentEvent, AgentEventKind, AgentMode, Bootworks, Delivery,
-    FileDisk,
 };
 use pxelab_reference::deploy::{
     CREDENTIAL_LEN, Credential, CredentialKind, DeployConfig, DeploymentServer, JobKind, JobState,
     PreOsPath, ServerMode, SmbiosUuid,
 };
+use pxelab_reference::driver::FileDisk;
 use pxelab_reference::driver::deploy::{AGENT_PORT, DirImages, MappedImages, serve_agents};
 use pxelab_reference::driver::{Clock, Shutdown};
 use pxelab_reference::wire::agent::{JobState as WireJobState, PostConfig};

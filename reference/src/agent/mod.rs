@@ -13,7 +13,6 @@
 //! of the seed story lives in [`AgentMode::Legacy`], on purpose.
 //!
 //! - [`disk`]: what the agents need from the disk, and [`MemoryDisk`].
-//! - [`file_disk`]: [`FileDisk`], a disk image in a regular file (real mode).
 //! - [`aclient`]: [`AClient`], which arms the MBR boot flag and finishes jobs.
 //! - [`bootworks`]: [`Bootworks`], which runs pre-OS jobs (imaging).
 
@@ -21,7 +20,6 @@ pub mod aclient;
 pub mod bootworks;
 pub mod disk;
 mod event;
-pub mod file_disk;
 mod link;
 
 use std::time::Duration;
@@ -30,7 +28,6 @@ pub use aclient::AClient;
 pub use bootworks::{Bootworks, Delivery};
 pub use disk::{BootDisk, DiskError, MemoryDisk};
 pub use event::{AgentEvent, AgentEventKind};
-pub use file_disk::FileDisk;
 
 use crate::{Instant, Mac};
 

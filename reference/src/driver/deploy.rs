@@ -447,10 +447,11 @@ mod tests {
 
     use super::*;
     use crate::Mac;
-    use crate::agent::{AClient, AgentConfig, AgentMode, Bootworks, Delivery, FileDisk};
+    use crate::agent::{AClient, AgentConfig, AgentMode, Bootworks, Delivery};
     use crate::deploy::{
         Credential, CredentialKind, DeployConfig, JobKind, JobState, PreOsPath, ServerMode,
     };
+    use crate::driver::FileDisk;
     use crate::driver::ShutdownTrigger;
     use crate::wire::agent::PostConfig;
     use crate::wire::mbr::BootFlag;

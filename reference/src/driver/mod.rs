@@ -12,6 +12,7 @@
 pub mod arp;
 pub mod clock;
 pub mod deploy;
+pub mod file_disk;
 pub mod fs;
 pub mod iface;
 pub mod machine;
@@ -19,6 +20,7 @@ pub mod serve;
 pub mod socket;
 
 pub use clock::Clock;
+pub use file_disk::FileDisk;
 pub use iface::{Interface, InterfaceError};
 pub use machine::{Machine, Shutdown, ShutdownTrigger, drive};
 pub use socket::{Delivery, Endpoint, Received};

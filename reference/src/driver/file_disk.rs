@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::disk::{BootDisk, DiskError};
+use crate::agent::{BootDisk, DiskError};
 use crate::wire::mbr::{
     BootFlag, Mbr, PARTITION_SLOTS, PartitionEntry, PartitionType, SECTOR_SIZE,
 };
