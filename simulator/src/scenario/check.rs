@@ -123,6 +123,7 @@ pub(super) fn check(f: ScenarioFile, loc: &Locator<'_>) -> R<Scenario> {
         .collect::<R<Vec<_>>>()?;
 
     Ok(Scenario {
+        deployments: Vec::new(),
         name: name.clone(),
         summary: summary.clone(),
         description: f.description,
@@ -496,6 +497,7 @@ impl Checker<'_> {
             Some(p) => Some(self.mac_prefix(p, &format!("{path}.mac_prefix"))?),
         };
         let fleet = Fleet {
+            machine: None,
             name: f.name.get_ref().clone(),
             segment: f.segment.get_ref().clone(),
             count,
@@ -1133,6 +1135,12 @@ impl Checker<'_> {
                     ));
                 }
                 Ok(Expect::Fleet {
+                    jobs_succeeded: None,
+                    jobs_failed: None,
+                    jobs_refused: None,
+                    imaged: None,
+                    registered: None,
+                    looping: None,
                     fleet: fleet.get_ref().clone(),
                     booted,
                     booted_from: e.booted_from.as_ref().map(|b| b.get_ref().clone()),

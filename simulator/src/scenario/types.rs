@@ -38,6 +38,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Expectations about the outcome, in file order.
     pub expects: Vec<Expect>,
+    /// Deployment Servers (`[[deployment]]`), in file order.
+    pub deployments: Vec<Deployment>,
 }
 
 impl Scenario {
@@ -357,6 +359,8 @@ pub struct Fleet {
     pub post_s: f64,
     /// Per-port override of the segment's link.
     pub link: Option<LinkSpec>,
+    /// The managed computer around the NIC, when the fleet names a deployment.
+    pub machine: Option<MachineSpec>,
 }
 
 /// `52:54:00`, the QEMU/KVM OUI, so fleet MACs read as virtual machines.
@@ -471,6 +475,19 @@ pub enum Expect {
         booted_from: Option<String>,
         /// Every failed client shows this error code (`PXE-E51`).
         error: Option<String>,
+        /// How many machines' jobs succeeded.
+        jobs_succeeded: Option<Count>,
+        /// How many machines' jobs failed (for good, with a reason).
+        jobs_failed: Option<Count>,
+        /// How many machines' jobs the server refused when scheduling.
+        jobs_refused: Option<Count>,
+        /// How many machines hold, byte for byte, the image their job named.
+        imaged: Option<Count>,
+        /// How many machines the Deployment Server registered during the run
+        /// (initial deployment).
+        registered: Option<Count>,
+        /// How many machines were stopped in a boot loop.
+        looping: Option<Count>,
         /// Line of the expectation in the file, for reports.
         line: usize,
     },
@@ -556,6 +573,10 @@ pub enum FindingKind {
     CompetingDhcpServers,
     /// Several clients send the same SMBIOS UUID.
     DuplicateUuid,
+    /// A Deployment Server refused a job when it was scheduled.
+    JobRefused,
+    /// A job ran on a machine other than the computer it was scheduled for.
+    WrongComputer,
 }
 
 impl FindingKind {
@@ -566,6 +587,8 @@ impl FindingKind {
             FindingKind::CompetingPxeServers => "competing-pxe-servers",
             FindingKind::CompetingDhcpServers => "competing-dhcp-servers",
             FindingKind::DuplicateUuid => "duplicate-uuid",
+            FindingKind::JobRefused => "job-refused",
+            FindingKind::WrongComputer => "wrong-computer",
         }
     }
 }
@@ -574,4 +597,148 @@ impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())
     }
+}
+
+/// A Deployment Server (agent protocol on TCP 402) running on a server
+/// station's host: `[[deployment]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// Unique among deployments.
+    pub name: String,
+    /// The `[[server]]` whose host (address, switch port) it runs on.
+    pub server: String,
+    /// Reference or legacy (Deployment Server 6.x) behaviour, for the server
+    /// and for the agents of the machines that use it.
+    pub mode: DeployMode,
+    /// Legacy only: match computers by SMBIOS UUID before MAC, as Altiris did.
+    pub trust_uuid: bool,
+    /// Reference only: failed attempts after which a job fails for good
+    /// (also AClient's pre-boot attempt bound), 1..=100.
+    pub max_attempts: u32,
+    /// The job an unknown computer that PXE-boots into Bootworks gets.
+    pub initial_deployment: Option<JobKindSpec>,
+    /// How images reach the machines.
+    pub transfer: TransferSpec,
+    /// The image store.
+    pub images: Vec<ImageSpec>,
+    /// Jobs scheduled when the run starts, in file order.
+    pub jobs: Vec<JobSpec>,
+}
+
+/// Which Deployment Solution a deployment behaves like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployMode {
+    /// pxelab's reference server and agents.
+    #[default]
+    Reference,
+    /// Deployment Server 6.x as the seeds tell it.
+    Legacy,
+}
+
+/// How a deployment moves images.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TransferSpec {
+    /// Each Bootworks pulls its image from the server over TCP.
+    Unicast,
+    /// One sender, many receivers (udpcast style).
+    Multicast {
+        /// The session starts once this many receivers joined...
+        min_receivers: u32,
+        /// ...or this long after the first joined, with those there are.
+        max_wait_s: f64,
+    },
+}
+
+/// An image in the store: its bytes are derived from the scenario seed and
+/// the name, so they are exact without being held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSpec {
+    /// Unique within the deployment.
+    pub name: String,
+    /// Size in bytes (the file says `size_mib`), > 0.
+    pub size: u64,
+}
+
+/// One job scheduled at the start for every machine of a fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// The fleet whose machines get it (each machine its own job).
+    pub fleet: String,
+    /// What the job does.
+    pub kind: JobKindSpec,
+    /// Post-configuration name AClient applies after imaging; `{index}` is
+    /// replaced by the machine's index in its fleet.
+    pub post_name: Option<String>,
+    /// Line of the job in the file, for reports.
+    pub line: usize,
+}
+
+/// A job kind with its argument, as in the file (`kind` + `image`/`os`/`script`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKindSpec {
+    /// `deploy-image`, `image = NAME` (an image of the deployment).
+    DeployImage(String),
+    /// `capture-image`, `image = NAME` (a name not yet in the store).
+    CaptureImage(String),
+    /// `scripted-install`, `os = "Windows XP SP2"`.
+    ScriptedInstall(String),
+    /// `run-script`, `script = "..."`.
+    RunScript(String),
+    /// `boot-to-production`.
+    BootToProduction,
+}
+
+/// The computer a fleet's clients are, beyond their NIC: `[[fleet]]` keys
+/// that make a fleet a set of managed machines (present when the fleet names
+/// a `deployment`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineSpec {
+    /// The `[[deployment]]` its agents talk to.
+    pub deployment: String,
+    /// Known to the Deployment Server at the start (with credentials); false:
+    /// unknown, it can only arrive through initial deployment.
+    pub registered: bool,
+    /// Whether its Bootworks may map the image share (has a share credential).
+    pub share_access: bool,
+    /// What the BIOS tries first.
+    pub boot_order: BootOrder,
+    /// How the machine reaches Bootworks.
+    pub bootworks: BootworksPath,
+    /// Disk size in bytes (the file says `disk_gib`).
+    pub disk_size: u64,
+    /// The installed OS (which runs AClient), `None`: a blank disk.
+    pub os: Option<String>,
+    /// Seconds from the boot loader to AClient's check-in.
+    pub os_boot_s: f64,
+    /// Seconds a reboot takes (shutdown and POST), before the boot device.
+    pub reboot_s: f64,
+    /// Seconds from the partition's boot sector to Bootworks' first
+    /// connection attempt (the DOS boot, "a DOS floppy's worth of data").
+    pub bootworks_boot_s: f64,
+}
+
+/// The first boot device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootOrder {
+    /// PXE first, then the disk (how PXE-delivered Bootworks is reached).
+    #[default]
+    Network,
+    /// The disk first (its MBR decides: the boot flag sends it to the
+    /// Bootworks partition).
+    Disk,
+}
+
+/// How a machine reaches Bootworks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootworksPath {
+    /// The hidden partition the MBR boot flag boots (image only).
+    #[default]
+    Partition,
+    /// The NBP the PXE server hands out.
+    Pxe,
+    /// None: pre-OS jobs cannot run.
+    None,
 }

@@ -445,6 +445,7 @@ fn check(e: &Expect, fleets: &[FleetReport], findings: &[Finding]) -> Expectatio
             booted,
             booted_from,
             error,
+            ..
         } => {
             let Some(r) = fleets.iter().find(|f| &f.name == fleet) else {
                 return ExpectationResult {
