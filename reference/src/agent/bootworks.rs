@@ -46,6 +46,38 @@ pub const MAX_CHUNK_RETRIES: u8 = 3;
 /// called eXpress).
 pub const DEFAULT_SHARE_PATH: &str = r"\\deployment-server\eXpress";
 
+/// How often Bootworks tells the server it is still imaging while the host
+/// carries the image: well inside the server's 60 s idle timeout, so a long
+/// transfer never looks like a dead agent.
+pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How the image reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ImageTransport {
+    /// Bootworks pulls it chunk by chunk over the agent connection
+    /// ([`ImageRequest`]/[`ImageChunk`]), as in real mode.
+    #[default]
+    Stream,
+    /// The host delivers it (a multicast session, or the simulator's
+    /// bandwidth-sharing model of a fleet's transfers): Bootworks says what it
+    /// wants through [`Bootworks::awaiting_image`] and checks the result when
+    /// the host calls [`Bootworks::handle_image_delivered`]. The checks after
+    /// the transfer (SHA-256 of the partition, then the flag) are the same.
+    Host,
+}
+
+/// The image Bootworks waits for the host to write, with
+/// [`ImageTransport::Host`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageWanted {
+    /// The job.
+    pub job_id: u64,
+    /// The image as the job offer describes it (name, size, SHA-256).
+    pub image: ImageRef,
+    /// The partition it goes to (the OS partition).
+    pub partition: usize,
+}
+
 /// How this Bootworks reached the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Delivery {
@@ -76,6 +108,9 @@ enum Phase {
     AwaitWelcome,
     AwaitOffer,
     Imaging(Transfer),
+    /// The host is delivering the image ([`ImageTransport::Host`]); the next
+    /// keepalive progress report is due at the instant.
+    AwaitHost(Transfer, Instant),
     Done,
 }
 
@@ -86,6 +121,7 @@ pub struct Bootworks {
     config: AgentConfig,
     delivery: Delivery,
     chunk_len: u32,
+    transport: ImageTransport,
     share_path: String,
     link: Link,
     phase: Phase,
@@ -99,6 +135,7 @@ impl Bootworks {
             config,
             delivery,
             chunk_len: MAX_CHUNK_LEN as u32,
+            transport: ImageTransport::Stream,
             share_path: DEFAULT_SHARE_PATH.to_string(),
             link: Link::new(),
             phase: Phase::Idle,
@@ -112,6 +149,60 @@ impl Bootworks {
     pub fn with_chunk_len(mut self, len: u32) -> Self {
         self.chunk_len = len.clamp(1, MAX_CHUNK_LEN as u32);
         self
+    }
+
+    /// Chooses how images reach the disk (default: [`ImageTransport::Stream`]).
+    pub fn with_image_transport(mut self, transport: ImageTransport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// With [`ImageTransport::Host`]: the image the host should write now, if
+    /// Bootworks is waiting for one.
+    pub fn awaiting_image(&self) -> Option<ImageWanted> {
+        match &self.phase {
+            Phase::AwaitHost(t, _) => Some(ImageWanted {
+                job_id: t.job_id,
+                image: t.image.clone(),
+                partition: t.partition,
+            }),
+            _ => None,
+        }
+    }
+
+    /// With [`ImageTransport::Host`]: how far the host's transfer is, for the
+    /// next progress report.
+    pub fn handle_image_progress(&mut self, bytes: u64) {
+        if let Phase::AwaitHost(t, _) = &mut self.phase {
+            t.offset = bytes.min(t.image.size);
+        }
+    }
+
+    /// With [`ImageTransport::Host`]: the host finished writing the image
+    /// (`Ok`), or could not (`Err` with why). Bootworks then checks the
+    /// partition's SHA-256 exactly as after a streamed transfer.
+    pub fn handle_image_delivered(
+        &mut self,
+        now: Instant,
+        result: Result<(), String>,
+        disk: &mut dyn BootDisk,
+    ) {
+        let Phase::AwaitHost(t, _) = &self.phase else {
+            return;
+        };
+        let mut t = t.clone();
+        match result {
+            Ok(()) => {
+                t.offset = t.image.size;
+                self.verify_image(now, t, disk);
+            }
+            Err(why) => self.fail(
+                now,
+                t.job_id,
+                t.offset,
+                format!("image transfer failed: {why}"),
+            ),
+        }
     }
 
     /// The share Bootworks maps when the offer names none (its boot configuration).
@@ -198,6 +289,17 @@ impl Bootworks {
     /// Time passed: a wait that reached its deadline ends the run (after
     /// reporting the failure when a job is under way, in reference mode).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Phase::AwaitHost(t, due) = &self.phase {
+            if now >= *due {
+                let (job, progress) = (t.job_id, t.offset);
+                self.link
+                    .report(now, job, JobState::Running, progress, "receiving the image");
+                if let Phase::AwaitHost(_, due) = &mut self.phase {
+                    *due = now + PROGRESS_INTERVAL;
+                }
+            }
+            return;
+        }
         let Some(waiting_for) = self.link.expired(now) else {
             return;
         };
@@ -222,7 +324,7 @@ impl Bootworks {
                 );
                 self.fail(now, job, progress, detail);
             }
-            Phase::Idle | Phase::Done => {}
+            Phase::Idle | Phase::Done | Phase::AwaitHost(..) => {}
         }
     }
 
@@ -243,7 +345,10 @@ impl Bootworks {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.link.poll_timeout()
+        match &self.phase {
+            Phase::AwaitHost(_, due) => Some(*due),
+            _ => self.link.poll_timeout(),
+        }
     }
 
     fn print(&mut self, now: Instant, line: impl Into<String>) {
@@ -340,7 +445,7 @@ impl Bootworks {
                 let t = t.clone();
                 self.on_chunk(now, t, chunk, disk);
             }
-            (Phase::Imaging(t), AgentMessage::Error(e)) => {
+            (Phase::Imaging(t) | Phase::AwaitHost(t, _), AgentMessage::Error(e)) => {
                 let (job, progress) = (t.job_id, t.offset);
                 self.link
                     .event(now, AgentEventKind::ServerError(e.text.clone()));
@@ -362,7 +467,7 @@ impl Bootworks {
         self.link
             .event(now, AgentEventKind::ProtocolError(text.clone()));
         match &self.phase {
-            Phase::Imaging(t) => {
+            Phase::Imaging(t) | Phase::AwaitHost(t, _) => {
                 let (job, progress) = (t.job_id, t.offset);
                 self.fail(now, job, progress, format!("protocol error: {text}"));
             }
@@ -480,7 +585,15 @@ impl Bootworks {
             requested: 0,
             damaged: 0,
         };
-        self.request_next(now, t, disk);
+        match self.transport {
+            ImageTransport::Stream => self.request_next(now, t, disk),
+            ImageTransport::Host => {
+                // No reply is awaited while the host carries the image; the
+                // keepalive timer replaces the reply deadline.
+                self.link.clear_wait();
+                self.phase = Phase::AwaitHost(t, now + PROGRESS_INTERVAL);
+            }
+        }
     }
 
     /// Asks for the chunk at `t.offset`, or finishes when the image is all there.

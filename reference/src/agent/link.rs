@@ -102,6 +102,11 @@ impl Link {
         self.wait(now, REPLY_TIMEOUT, what);
     }
 
+    /// Waits for nothing (the host is busy on the agent's behalf).
+    pub(super) fn clear_wait(&mut self) {
+        self.deadline = None;
+    }
+
     fn wait(&mut self, now: Instant, timeout: Duration, what: &'static str) {
         self.deadline = Some((now + timeout, what));
     }

@@ -25,7 +25,7 @@ mod link;
 use std::time::Duration;
 
 pub use aclient::AClient;
-pub use bootworks::{Bootworks, Delivery};
+pub use bootworks::{Bootworks, Delivery, ImageTransport, ImageWanted, PROGRESS_INTERVAL};
 pub use disk::{BootDisk, DiskError, MemoryDisk};
 pub use event::{AgentEvent, AgentEventKind};
 
