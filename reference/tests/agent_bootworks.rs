@@ -96,7 +96,7 @@ fn a_three_chunk_image_is_written_verified_and_the_flag_cleared() {
         reports,
         [
             (JobState::Running, 0, "started".to_string()),
-            (JobState::Running, IMAGE_LEN as u64, "imaged".to_string()),
+            (JobState::PreOsDone, IMAGE_LEN as u64, "imaged".to_string()),
         ]
     );
     assert_eq!(r.last_sent(), Some(&AgentMessage::Bye));

@@ -154,7 +154,7 @@ fn bootworks_waits_for_the_host_then_verifies_and_clears_the_flag() {
     let last = h.statuses().last().cloned().unwrap();
     assert_eq!(
         (last.state, last.progress_bytes, last.detail.as_str()),
-        (JobState::Running, IMAGE_LEN as u64, "imaged")
+        (JobState::PreOsDone, IMAGE_LEN as u64, "imaged")
     );
     assert_eq!(h.actions.last(), Some(&AgentAction::Reboot));
     assert!(h.bw.awaiting_image().is_none());

@@ -565,12 +565,17 @@ fn pipelined_requests_are_taken_at_the_pace_the_answers_are_drained() {
 fn armed_running_succeeded_reaches_succeeded_with_history() {
     let mut lab = lab(ServerMode::Reference, PreOsPath::PartitionBootworks, true);
     let (mut bw, job, _) = running_deployment(&mut lab);
-    let mut imaged = status(job, wire::JobState::Running, "imaged");
+    let mut imaged = status(job, wire::JobState::PreOsDone, "imaged");
     if let AgentMessage::JobStatus(s) = &mut imaged {
         s.progress_bytes = lab.data.len() as u64;
     }
     assert!(bw.say(at(90), &mut lab, imaged).is_empty());
     bw.say(at(90), &mut lab, AgentMessage::Bye);
+
+    // A machine that PXE-boots every time is back in Bootworks before its OS
+    // runs: Bootworks' part is done, so it is told there is nothing to do.
+    let (_, offer) = check_in(at(100), &mut lab, AgentKind::Bootworks);
+    assert_eq!(offer, None, "no second imaging of the same attempt");
 
     let (mut aclient, offer) = check_in(at(120), &mut lab, AgentKind::AClient);
     assert_eq!(offer.map(|o| o.job_id), Some(u64::from(job.0)));
@@ -609,8 +614,8 @@ fn armed_running_succeeded_reaches_succeeded_with_history() {
     );
     assert_eq!(
         history[3].1,
-        format!("imaged ({} bytes)", lab.data.len()),
-        "progress keeps the agent's words"
+        format!("pre-OS step done: imaged ({} bytes)", lab.data.len()),
+        "the pre-OS step's end keeps the agent's words"
     );
     assert_eq!(history[4].1, "post-configuration applied: name dell-test");
     assert!(aclient.events().iter().any(|e| matches!(

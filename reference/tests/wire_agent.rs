@@ -496,6 +496,7 @@ fn job_state() -> impl Strategy<Value = JobState> {
         Just(JobState::Running),
         Just(JobState::Succeeded),
         Just(JobState::Failed),
+        Just(JobState::PreOsDone),
     ]
 }
 

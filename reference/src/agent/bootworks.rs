@@ -510,7 +510,7 @@ impl Bootworks {
                     return self.fail(now, job, 0, "cannot clear the boot flag".to_string());
                 }
                 self.link
-                    .report(now, job, JobState::Running, 0, "installer started");
+                    .report(now, job, JobState::PreOsDone, 0, "installer started");
                 self.bye(now, AgentAction::Reboot);
             }
             JobKind::CaptureImage => {
@@ -685,7 +685,7 @@ impl Bootworks {
         );
         self.print(now, format!("Image {} written and verified", t.image.name));
         self.link
-            .report(now, t.job_id, JobState::Running, t.image.size, "imaged");
+            .report(now, t.job_id, JobState::PreOsDone, t.image.size, "imaged");
         self.bye(now, AgentAction::Reboot);
     }
 

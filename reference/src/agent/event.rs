@@ -102,6 +102,7 @@ fn state_name(state: JobState) -> &'static str {
         JobState::Running => "running",
         JobState::Succeeded => "succeeded",
         JobState::Failed => "failed",
+        JobState::PreOsDone => "pre-OS done",
     }
 }
 

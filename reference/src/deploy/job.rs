@@ -189,6 +189,7 @@ pub struct Job {
     state: JobState,
     history: Vec<HistoryEntry>,
     failed_attempts: u32,
+    pre_os_done: bool,
 }
 
 impl Job {
@@ -210,6 +211,7 @@ impl Job {
                 note,
             }],
             failed_attempts: 0,
+            pre_os_done: false,
         }
     }
 
@@ -229,6 +231,16 @@ impl Job {
         self.failed_attempts
     }
 
+    /// Whether Bootworks finished its part of this attempt (image written and
+    /// verified, installer started): what is left is AClient's, in the OS.
+    pub fn pre_os_done(&self) -> bool {
+        self.pre_os_done
+    }
+
+    pub(crate) fn set_pre_os_done(&mut self, done: bool) {
+        self.pre_os_done = done;
+    }
+
     pub(crate) fn count_failed_attempt(&mut self) -> u32 {
         self.failed_attempts = self.failed_attempts.saturating_add(1);
         self.failed_attempts
@@ -243,6 +255,10 @@ impl Job {
         note: String,
     ) -> Result<(), JobError> {
         self.check(&to)?;
+        if matches!(to, JobState::Scheduled | JobState::Armed) {
+            // A new attempt: Bootworks has its part to do again.
+            self.pre_os_done = false;
+        }
         self.state = to.clone();
         self.history.push(HistoryEntry {
             at: now,

@@ -485,6 +485,29 @@ impl DeploymentServer {
         }
     }
 
+    /// Bootworks finished its part of the running `job` (image written and
+    /// verified, installer started): the job stays running until AClient in the
+    /// installed OS completes it, and a Bootworks that boots meanwhile (a
+    /// machine that PXE-boots every time) gets no job rather than the same
+    /// pre-OS step again.
+    pub fn pre_os_done(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        note: String,
+    ) -> Result<JobState, JobError> {
+        let j = self.job_mut(job)?;
+        if *j.state() != JobState::Running {
+            return Err(j.refusal(
+                &JobState::Running,
+                "only a running job's pre-OS step can finish; start it first",
+            ));
+        }
+        j.transition(now, JobState::Running, note)?;
+        j.set_pre_os_done(true);
+        Ok(JobState::Running)
+    }
+
     /// An attempt at `job` failed (reported by the agent, or noticed by whoever
     /// drives the server). Reference: after [`DeployConfig::max_attempts`] failed
     /// attempts the job is failed with this reason, before that it is scheduled

@@ -627,7 +627,10 @@ impl AgentSession {
     }
 
     fn offer(&mut self, now: Instant, computer: ComputerId, server: &DeploymentServer) {
-        let Some(job) = server.next_job_for(computer) else {
+        let next = server.next_job_for(computer);
+        // Bootworks' part of the job is done; AClient in the OS finishes it.
+        let next = next.filter(|j| !(self.agent == Some(AgentKind::Bootworks) && j.pre_os_done()));
+        let Some(job) = next else {
             self.send(now, AgentMessage::NoJob);
             self.event(now, SessionEventKind::NoJob { computer });
             return;
@@ -660,6 +663,14 @@ impl AgentSession {
         let result = match s.state {
             wire::JobState::Armed => server.arm(now, job),
             wire::JobState::Running => self.running(now, job, &s, server),
+            wire::JobState::PreOsDone => {
+                let note = match (s.detail.is_empty(), s.progress_bytes) {
+                    (true, _) => "pre-OS step done".to_string(),
+                    (false, 0) => format!("pre-OS step done: {}", s.detail),
+                    (false, bytes) => format!("pre-OS step done: {} ({bytes} bytes)", s.detail),
+                };
+                server.pre_os_done(now, job, note)
+            }
             wire::JobState::Succeeded => {
                 let note = if s.detail.is_empty() {
                     "agent reported success".to_string()

@@ -381,6 +381,11 @@ pub enum JobState {
     Succeeded,
     /// 4: given up (`detail` says why).
     Failed,
+    /// 5: Bootworks' part is done (the image is written and verified, or the
+    /// installer has started); AClient in the installed OS completes the job.
+    /// A Bootworks that boots again before then is told there is nothing for it
+    /// to do, instead of running the pre-OS step a second time.
+    PreOsDone,
 }
 
 impl JobState {
@@ -390,6 +395,7 @@ impl JobState {
             JobState::Running => 2,
             JobState::Succeeded => 3,
             JobState::Failed => 4,
+            JobState::PreOsDone => 5,
         }
     }
 
@@ -399,6 +405,7 @@ impl JobState {
             2 => Some(JobState::Running),
             3 => Some(JobState::Succeeded),
             4 => Some(JobState::Failed),
+            5 => Some(JobState::PreOsDone),
             _ => None,
         }
     }
