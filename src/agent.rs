@@ -63,11 +63,18 @@ The config file (TOML; unknown keys are errors, reported with their line):
   post_name = \"WKS-07\"        # optional post-configuration AClient applies
   post_address = \"10.0.0.7\"   # optional
 
+  [initial_deployment]        # optional: the job for an unknown computer whose
+  kind = \"deploy-image\"       # PXE-delivered Bootworks connects; the [[job]] keys
+  image = \"xp-sp2\"            # kind/image/os/script (no computer, no post_*)
+
 Every job is scheduled at start; one the server refuses (reference mode: a job the
-computer's pre-OS path cannot run) is an error with the reason. The log (stdout)
-has one line per connection, session step and job change. With --until-done the
-server exits once every job has finished: status 0 if all succeeded, 1 if not.
-SIGINT stops it.
+computer's pre-OS path cannot run) is an error with the reason. With
+[initial_deployment], an unknown computer whose PXE-delivered Bootworks connects
+is registered (named new-<mac digits>, given a random image-share credential)
+and gets that job; without it, it is refused. The log (stdout) has one line per
+connection, session step and job change. With --until-done the server exits once
+every job has finished (with [initial_deployment], once there is at least one):
+status 0 if all succeeded, 1 if not. SIGINT stops it.
 
 Example:
   pxelab deploy-server --config deploy.toml --listen 0.0.0.0:402")]
@@ -81,7 +88,8 @@ pub struct DeployServerArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from((Ipv4Addr::UNSPECIFIED, AGENT_PORT)))]
     pub listen: SocketAddr,
 
-    /// Exit once every job has succeeded or failed.
+    /// Exit once every job has succeeded or failed (with [initial_deployment]:
+    /// and there is at least one).
     #[arg(long)]
     pub until_done: bool,
 }
@@ -112,8 +120,9 @@ pub enum AgentCommand {
     /// One boot of AClient (in the installed OS): checks in; arms the MBR boot
     /// flag and asks to reboot for a pre-OS job; applies post-configuration after.
     Aclient(RunArgs),
-    /// One boot of Bootworks from the disk's hidden partition: checks in, streams
-    /// the image to the OS partition, verifies its SHA-256, clears the flag.
+    /// One boot of Bootworks from the disk's hidden partition (or from PXE with
+    /// --pxe): checks in, streams the image to the OS partition, verifies its
+    /// SHA-256, clears the flag.
     Bootworks(RunArgs),
     /// Create a blank disk image file: MBR, an active OS partition at sector 63
     /// and optionally a hidden Bootworks partition after it.
@@ -149,7 +158,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_attempts: u8,
     /// Bootworks only: it was delivered by PXE (a full pre-OS environment)
-    /// rather than booted from the disk's hidden partition (image only).
+    /// rather than booted from the disk's hidden partition (image only). A
+    /// machine the server does not know gets the server's [initial_deployment]
+    /// job this way.
     #[arg(long)]
     pub pxe: bool,
 }
@@ -185,6 +196,8 @@ struct DeployFile {
     computer: Vec<ComputerEntry>,
     #[serde(default)]
     job: Vec<JobEntry>,
+    #[serde(default)]
+    initial_deployment: Option<InitialEntry>,
 }
 
 fn default_attempts() -> u32 {
@@ -254,6 +267,53 @@ struct JobEntry {
     post_address: Option<Ipv4Addr>,
 }
 
+/// `[initial_deployment]`: the job an unknown computer gets when it PXE-boots
+/// into Bootworks. The job keys of [`JobEntry`] without `computer` (there is none
+/// yet: the server registers the machine as it boots) and without
+/// post-configuration (one name for every newcomer would be wrong).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitialEntry {
+    kind: Kind,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    script: Option<String>,
+}
+
+/// The job a `[[job]]` or `[initial_deployment]` entry describes: `kind` and
+/// the one key that kind needs (`what` names the entry in the error).
+fn job_kind(
+    what: &str,
+    kind: &Kind,
+    image: &Option<String>,
+    os: &Option<String>,
+    script: &Option<String>,
+) -> anyhow::Result<JobKind> {
+    let need = |field: &Option<String>, name: &str| {
+        field
+            .clone()
+            .with_context(|| format!("{what}: this kind of job needs `{name}`"))
+    };
+    Ok(match kind {
+        Kind::DeployImage => JobKind::DeployImage {
+            image: need(image, "image")?,
+        },
+        Kind::CaptureImage => JobKind::CaptureImage {
+            image_name: need(image, "image")?,
+        },
+        Kind::ScriptedInstall => JobKind::ScriptedInstall {
+            os: need(os, "os")?,
+        },
+        Kind::RunScript => JobKind::RunScript {
+            script: need(script, "script")?,
+        },
+        Kind::BootToProduction => JobKind::BootToProduction,
+    })
+}
+
 /// Decodes hex digits (dashes and colons ignored) into exactly `N` bytes.
 fn hex_bytes<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
     let digits: Vec<u8> = s.bytes().filter(|b| *b != b'-' && *b != b':').collect();
@@ -286,10 +346,20 @@ fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
         Mode::Reference => ServerMode::Reference,
         Mode::Legacy => ServerMode::Legacy { trust_uuid: true },
     };
+    let initial_deployment = match &file.initial_deployment {
+        Some(i) => Some(job_kind(
+            "[initial_deployment]",
+            &i.kind,
+            &i.image,
+            &i.os,
+            &i.script,
+        )?),
+        None => None,
+    };
     let mut core = DeploymentServer::new(DeployConfig {
         mode,
         max_attempts: file.max_attempts,
-        initial_deployment: None,
+        initial_deployment: initial_deployment.clone(),
     });
     if let Some(share) = file.share_path {
         core.set_share_path(share);
@@ -300,6 +370,18 @@ fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
         println!("image {image}");
         core.add_image(image)?;
         images.map(&entry.name, &entry.file);
+    }
+    // The initial job is scheduled only when a newcomer boots, long after the
+    // config was read: check its image now, so a typo is an error at start
+    // rather than a refusal for every machine later (in both modes: there is no
+    // legacy behaviour to reproduce in a config mistake).
+    if let Some(JobKind::DeployImage { image }) = &initial_deployment
+        && core.images().get(image).is_none()
+    {
+        bail!("[initial_deployment]: image {image:?} is not one of the [[image]] entries");
+    }
+    if let Some(kind) = &initial_deployment {
+        println!("initial deployment for unknown computers that PXE-boot: {kind}");
     }
     let mut by_name = BTreeMap::new();
     for c in &file.computer {
@@ -342,26 +424,7 @@ fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
         let &id = by_name
             .get(&j.computer)
             .with_context(|| format!("{what}: no [[computer]] is named {:?}", j.computer))?;
-        let need = |field: &Option<String>, name: &str| {
-            field
-                .clone()
-                .with_context(|| format!("{what}: this kind of job needs `{name}`"))
-        };
-        let kind = match j.kind {
-            Kind::DeployImage => JobKind::DeployImage {
-                image: need(&j.image, "image")?,
-            },
-            Kind::CaptureImage => JobKind::CaptureImage {
-                image_name: need(&j.image, "image")?,
-            },
-            Kind::ScriptedInstall => JobKind::ScriptedInstall {
-                os: need(&j.os, "os")?,
-            },
-            Kind::RunScript => JobKind::RunScript {
-                script: need(&j.script, "script")?,
-            },
-            Kind::BootToProduction => JobKind::BootToProduction,
-        };
+        let kind = job_kind(&what, &j.kind, &j.image, &j.os, &j.script)?;
         let job = core
             .schedule(Instant::ZERO, id, kind)
             .map_err(|e| anyhow::anyhow!("{what}: refused: {e}"))?;
@@ -482,7 +545,13 @@ fn deploy_server_inner(args: DeployServerArgs) -> anyhow::Result<ExitCode> {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let core = core.lock().await;
-                if args.until_done && core.jobs().iter().all(|j| j.state().is_terminal()) {
+                // A server waiting for newcomers has work ahead even with no job
+                // yet: it is done once their jobs are.
+                let waiting = core.config().initial_deployment.is_some() && core.jobs().is_empty();
+                if args.until_done
+                    && !waiting
+                    && core.jobs().iter().all(|j| j.state().is_terminal())
+                {
                     return;
                 }
             }
@@ -628,5 +697,87 @@ mod tests {
         assert!(format!("{bad:#}").contains("\"0g\""), "{bad:#}");
         // Non-ASCII input is an error, never a panic.
         assert!(hex_bytes::<2>("x", "1é1").is_err());
+    }
+
+    /// Loads a config made of `body` after an image directory holding image
+    /// `xp-sp2`.
+    fn load_config(body: &str) -> anyhow::Result<DeploymentServer> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("images"))?;
+        std::fs::write(dir.path().join("images/xp.img"), b"an image")?;
+        let path = dir.path().join("deploy.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "image_dir = \"images\"\n[[image]]\nname = \"xp-sp2\"\nfile = \"xp.img\"\n{body}"
+            ),
+        )?;
+        load(&path).map(|(core, _)| core)
+    }
+
+    #[test]
+    fn the_initial_deployment_table_sets_the_job_for_unknown_computers() {
+        let core =
+            load_config("[initial_deployment]\nkind = \"deploy-image\"\nimage = \"xp-sp2\"\n")
+                .unwrap();
+        assert_eq!(
+            core.config().initial_deployment,
+            Some(JobKind::DeployImage {
+                image: "xp-sp2".into()
+            })
+        );
+        let core =
+            load_config("[initial_deployment]\nkind = \"run-script\"\nscript = \"inventory\"\n")
+                .unwrap();
+        assert_eq!(
+            core.config().initial_deployment,
+            Some(JobKind::RunScript {
+                script: "inventory".into()
+            })
+        );
+        // Without the table, unknown computers are refused (no initial job).
+        let core = load_config("").unwrap();
+        assert_eq!(core.config().initial_deployment, None);
+    }
+
+    #[test]
+    fn initial_deployment_mistakes_are_refused_with_where_and_why() {
+        // An unknown key (here one only [[job]] has) is an error with its line.
+        let e = load_config("[initial_deployment]\nkind = \"deploy-image\"\nimage = \"xp-sp2\"\npost_name = \"X\"\n")
+            .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("line 8") && text.contains("post_name"),
+            "{text}"
+        );
+
+        let e = load_config("[initial_deployment]\nkind = \"deploy-image\"\nimage = \"xp-sp3\"\n")
+            .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("[initial_deployment]")
+                && text.contains("\"xp-sp3\" is not one of the [[image]]"),
+            "{text}"
+        );
+
+        for (kind, key) in [
+            ("deploy-image", "image"),
+            ("scripted-install", "os"),
+            ("run-script", "script"),
+        ] {
+            let e = load_config(&format!("[initial_deployment]\nkind = \"{kind}\"\n")).unwrap_err();
+            let text = format!("{e:#}");
+            assert!(
+                text.contains("[initial_deployment]") && text.contains(&format!("needs `{key}`")),
+                "{kind}: {text}"
+            );
+        }
+
+        let e = load_config("[initial_deployment]\nkind = \"reimage\"\n").unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("line 6") && text.contains("reimage"),
+            "{text}"
+        );
     }
 }

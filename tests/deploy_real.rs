@@ -121,35 +121,7 @@ post_name = "WKS-07"
     )
     .unwrap();
 
-    let mut server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_pxelab"))
-            .args(["deploy-server", "--listen", "127.0.0.1:0", "--until-done"])
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run pxelab deploy-server"),
-    );
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = server.0.stdout.take().expect("piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = lines
-            .recv_timeout(BOUND)
-            .unwrap_or_else(|_| panic!("the server never said where it listens: {log:#?}"));
-        log.push(line.clone());
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
+    let (mut server, lines, mut log, addr) = start_server(&config, &["--until-done"]);
 
     let disk = dir.path().join("wks.img");
     let (status, out) = pxelab_bounded(&[
@@ -219,6 +191,159 @@ post_name = "WKS-07"
     );
 }
 
+/// Starts `pxelab deploy-server --listen 127.0.0.1:0 --config CONFIG` plus
+/// `extra` flags; returns the server, its stdout lines as they come, the lines
+/// read so far and the address it listens on.
+fn start_server(
+    config: &Path,
+    extra: &[&str],
+) -> (KillOnDrop, mpsc::Receiver<String>, Vec<String>, String) {
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pxelab"))
+            .args(["deploy-server", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run pxelab deploy-server"),
+    );
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = server.0.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|_| panic!("the server never said where it listens: {log:#?}"));
+        log.push(line.clone());
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_string();
+        }
+    };
+    (server, lines, log, addr)
+}
+
+/// Issue 5's initial-deployment path for real: a server that knows no computer
+/// but has an `[initial_deployment]` job; an unknown machine PXE-boots Bootworks,
+/// is registered, and gets the image on its disk, checksum verified.
+#[test]
+fn an_unknown_machine_that_pxe_boots_is_registered_and_imaged() {
+    const NEWCOMER: &str = "02:00:00:00:00:42";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    let image = image_bytes();
+    std::fs::write(dir.path().join("images/xp-sp2.img"), &image).unwrap();
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(
+        &config,
+        r#"
+mode = "reference"
+image_dir = "images"
+
+[[image]]
+name = "xp-sp2"
+file = "xp-sp2.img"
+
+[initial_deployment]
+kind = "deploy-image"
+image = "xp-sp2"
+"#,
+    )
+    .unwrap();
+    // --until-done: a server expecting newcomers must not stop for want of jobs.
+    let (mut server, lines, mut log, addr) = start_server(&config, &["--until-done"]);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("initial deployment") && l.contains("deploy-image xp-sp2")),
+        "{log:#?}"
+    );
+
+    // Give --until-done's check (every 100 ms) time to see a server with no job
+    // yet: one that stopped then would refuse every connection below. (Only
+    // ever a reason to pass wrongly on a very slow machine, never to fail.)
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A bare machine: no hidden Bootworks partition, Bootworks comes from PXE.
+    let disk = dir.path().join("new.img");
+    let (status, out) = pxelab_bounded(&[
+        "agent",
+        "make-disk",
+        "--disk",
+        disk.to_str().unwrap(),
+        "--os-bytes",
+        &(4u64 << 20).to_string(),
+    ]);
+    assert!(status.success(), "{out}");
+    let run = |which: &str, pxe: bool| {
+        let cred = credential();
+        let mut args = vec![
+            "agent",
+            which,
+            "--server",
+            &addr,
+            "--disk",
+            disk.to_str().unwrap(),
+            "--mac",
+            NEWCOMER,
+            "--name",
+            "newcomer",
+            "--credential",
+            &cred,
+        ];
+        if pxe {
+            args.push("--pxe");
+        }
+        let (status, out) = pxelab_bounded(&args);
+        (status.code(), out)
+    };
+
+    // AClient on an unknown machine is not the initial-deployment path.
+    let (code, out) = run("aclient", false);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("refused"), "{out}");
+
+    let (code, out) = run("bootworks", true);
+    assert_eq!(code, Some(10), "{out}");
+    assert!(
+        out.contains(&format!("imaged {} bytes, SHA-256 verified", image.len())),
+        "{out}"
+    );
+    let raw = std::fs::read(&disk).unwrap();
+    let written = &raw[OS_PARTITION_START..OS_PARTITION_START + image.len()];
+    assert!(written == image.as_slice(), "the OS partition is the image");
+
+    // The server registered it and scheduled the initial job for it.
+    let deadline = Instant::now() + BOUND;
+    let wanted: [&[&str]; 3] = [
+        &["welcomed Bootworks", "(registered by initial deployment)"],
+        &["registered", "new-020000000042 (02:00:00:00:00:42)"],
+        &["scheduled", "deploy-image xp-sp2"],
+    ];
+    let seen = |log: &[String]| {
+        wanted
+            .iter()
+            .all(|w| log.iter().any(|l| w.iter().all(|part| l.contains(part))))
+    };
+    while !seen(&log) {
+        assert!(Instant::now() < deadline, "{wanted:?} not in {log:#?}");
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            log.push(line);
+        }
+    }
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the job is not finished (AClient's post-configuration is next), so the server runs on: {log:#?}"
+    );
+}
+
 /// Runs `pxelab deploy-server --config CONFIG` until it says where it listens or
 /// exits; returns what it printed (stdout and stderr) and whether it started.
 fn start_and_stop(config: &Path) -> (bool, String) {
@@ -275,6 +400,21 @@ fn the_example_config_starts_a_server() {
     let (started, out) = start_and_stop(&config);
     assert!(started, "{out}");
     assert!(out.contains("image xp-sp2 (17 bytes"), "{out}");
+
+    // Its commented [initial_deployment] example is valid too.
+    let text = std::fs::read_to_string(example).unwrap();
+    let uncommented = text
+        .replace("# [initial_deployment]", "[initial_deployment]")
+        .replace("# kind = \"deploy-image\"", "kind = \"deploy-image\"")
+        .replace("# image = \"xp-sp2\"\n", "image = \"xp-sp2\"\n");
+    assert_ne!(uncommented, text, "the example has the table, commented");
+    std::fs::write(&config, uncommented).unwrap();
+    let (started, out) = start_and_stop(&config);
+    assert!(started, "{out}");
+    assert!(
+        out.contains("initial deployment for unknown computers that PXE-boot: deploy-image xp-sp2"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -17,6 +17,11 @@
 //! Each session's idle timeout is driven from its `poll_timeout`, so a silent
 //! agent is closed by the session's own rule.
 //!
+//! A machine the initial-deployment path registers (an unknown machine whose
+//! PXE-delivered Bootworks says `Hello`) is given a random image-share
+//! credential as it is welcomed (see `provision_newcomer`): drawing it needs
+//! randomness, which only the driver has.
+//!
 //! # Agent host
 //!
 //! [`run_agent`] is the host of one boot of an [`Agent`] (AClient or Bootworks):
@@ -42,7 +47,8 @@ use super::clock::Clock;
 use super::machine::Shutdown;
 use crate::agent::{AgentAction, AgentEvent, BootDisk, CONNECT_TIMEOUT};
 use crate::deploy::{
-    AgentSession, DeployEvent, DeploymentServer, Image, ImageSource, SessionEvent,
+    AgentSession, CREDENTIAL_LEN, ComputerId, Credential, CredentialKind, DeployEvent,
+    DeploymentServer, Image, ImageSource, SessionEvent, SessionEventKind,
 };
 use crate::time::Instant;
 
@@ -199,6 +205,14 @@ pub enum DeployLog {
     Server(DeployEvent),
     /// Accepting a connection failed (the server goes on).
     AcceptFailed(String),
+    /// A machine the initial-deployment path registered could not be given an
+    /// image-share credential (its deploy job will fail for want of the share).
+    NewcomerWithoutShare {
+        /// The computer.
+        computer: ComputerId,
+        /// Why.
+        error: String,
+    },
     /// A connection failed at the socket level.
     SocketError {
         /// The peer.
@@ -215,6 +229,9 @@ impl std::fmt::Display for DeployLog {
             DeployLog::Session(e) => write!(f, "{e}"),
             DeployLog::Server(e) => write!(f, "{e}"),
             DeployLog::AcceptFailed(e) => write!(f, "cannot accept a connection: {e}"),
+            DeployLog::NewcomerWithoutShare { computer, error } => {
+                write!(f, "{computer}: no image-share credential: {error}")
+            }
             DeployLog::SocketError { peer, error } => write!(f, "{peer}: socket error: {error}"),
         }
     }
@@ -277,13 +294,54 @@ pub async fn serve_agents(
     Ok(())
 }
 
-/// Logs what the session and the core queued.
+/// Logs what the session and the core queued, and gives a machine the
+/// initial-deployment path just registered its image-share credential.
 fn drain_events(session: &mut AgentSession, server: &mut DeploymentServer, log: &LogSink) {
     while let Some(e) = session.poll_event() {
+        if let SessionEventKind::Welcomed {
+            computer,
+            registered: true,
+            ..
+        } = e.kind
+        {
+            provision_newcomer(server, computer, log);
+        }
         log(DeployLog::Session(e));
     }
     while let Some(e) = server.poll_event() {
         log(DeployLog::Server(e));
+    }
+}
+
+/// Gives `computer`, registered just now by the initial-deployment path, a
+/// fresh random image-share credential, so its Bootworks can map the share
+/// (the job offer hands the secret over) and run the initial deploy-image job.
+///
+/// The core registers a newcomer without credentials (it was never
+/// provisioned, and the core draws no randomness); without a share credential
+/// the offer carries no share and every image request is refused. A random one
+/// per machine keeps the per-computer property of [`Credential`]. Done before
+/// the session answers the machine's check-in: Bootworks waits for `Welcome`
+/// (it needs the computer id) before it checks in. If the random source fails
+/// the machine stays without one, and its job fails with the share reason.
+fn provision_newcomer(server: &mut DeploymentServer, computer: ComputerId, log: &LogSink) {
+    if server.share_secret(computer).is_some() {
+        return;
+    }
+    let mut bytes = [0u8; CREDENTIAL_LEN];
+    let drawn = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    let result = match drawn {
+        Ok(()) => server
+            .set_credential(
+                computer,
+                CredentialKind::Share,
+                Credential::from_bytes(bytes),
+            )
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot draw a random credential: {e}")),
+    };
+    if let Err(error) = result {
+        log(DeployLog::NewcomerWithoutShare { computer, error });
     }
 }
 
