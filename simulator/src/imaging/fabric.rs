@@ -287,6 +287,13 @@ impl Fabric {
         self.flows.get(&flow).map(|f| f.goodput)
     }
 
+    /// A running flow's current share of the wire, bits per second (its
+    /// goodput before protocol headers and repair): what it takes on each
+    /// link it crosses.
+    pub fn wire_rate(&self, flow: FlowId) -> Option<f64> {
+        self.flows.get(&flow).map(|f| f.wire_rate)
+    }
+
     /// A running flow's payload bytes still to deliver as of
     /// [`now`](Fabric::now), rounded up.
     pub fn remaining(&self, flow: FlowId) -> Option<u64> {
