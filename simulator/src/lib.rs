@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod firmware;
 pub mod foreign;
+pub mod imaging;
 pub mod machine;
 pub mod net;
 pub mod report;
