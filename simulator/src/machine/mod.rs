@@ -8,6 +8,8 @@
 //! loop (quirk Q8). A script or an OS loader ends the network boot.
 
 pub mod disk;
+pub mod history;
+pub mod managed;
 /// The MBR codec lives with the other wire formats; re-exported where the
 /// simulated disk uses it.
 pub use pxelab_reference::wire::mbr;
@@ -20,10 +22,8 @@ use pxelab_reference::{Instant, Mac};
 use crate::firmware::{Firmware, PxeError};
 use crate::net::PortId;
 
-/// How many times a boot cycle may repeat before the machine is stopped and the
-/// loop reported. Real machines loop until someone pulls the plug; a simulation
-/// that did so would never end. Three repeats separate a loop from a retry.
-pub const LOOP_REPEATS: usize = 3;
+pub use history::{BootHistory, LOOP_REPEATS, Loop};
+pub use managed::{MachineDisk, Managed, RunningAgent};
 
 /// What an NBP does when the firmware hands it control.
 #[derive(
@@ -49,6 +49,9 @@ pub enum NbpKind {
     /// An OS loader (pxelinux, `bootmgfw.efi`, `wdsnbp.com`, GRUB): the network
     /// boot is over.
     Loader,
+    /// PXE-delivered Bootworks (a DOS boot image with the agent): it connects
+    /// to the machine's Deployment Server.
+    Bootworks,
 }
 
 impl NbpKind {
@@ -81,6 +84,7 @@ impl NbpKind {
             NbpKind::Ipxe if name.to_ascii_lowercase().ends_with(".efi") => 1_000_000,
             NbpKind::Ipxe => 70_000,
             NbpKind::Loader => 300_000,
+            NbpKind::Bootworks => 1_474_560,
         }
     }
 }
@@ -91,20 +95,9 @@ impl fmt::Display for NbpKind {
             NbpKind::Ipxe => "iPXE binary",
             NbpKind::Script => "iPXE script",
             NbpKind::Loader => "OS loader",
+            NbpKind::Bootworks => "Bootworks",
         })
     }
-}
-
-/// One NBP a machine loaded: which server sent it (index into the world's
-/// servers), which file, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Load {
-    /// Index of the server whose TFTP sent it (`None`: an address no server has).
-    pub server: Option<usize>,
-    /// The file.
-    pub file: String,
-    /// When it finished loading.
-    pub at: Instant,
 }
 
 /// How a machine's network boot ended.
@@ -128,16 +121,32 @@ pub enum Outcome {
         /// When.
         at: Instant,
     },
-    /// The same NBPs keep loading one another; the machine was stopped after
-    /// [`LOOP_REPEATS`] turns.
+    /// The machine keeps going through the same stages with no progress (see
+    /// [`history`]); it was stopped after [`LOOP_REPEATS`] turns.
     Looping {
-        /// The loads that repeat, in order.
-        cycle: Vec<(Option<usize>, String)>,
+        /// The stages that repeat, in order, in words.
+        cycle: Vec<String>,
         /// Turns seen.
         repeats: usize,
         /// When the cycle first started.
         first_at: Instant,
         /// When the machine was stopped.
+        at: Instant,
+    },
+    /// A managed machine stopped with a message on its screen (a disk with
+    /// nothing to boot: "Missing operating system").
+    Halted {
+        /// What the screen says.
+        reason: String,
+        /// When.
+        at: Instant,
+    },
+    /// A managed machine is up in its installed OS and its agent has nothing
+    /// left to do.
+    InOs {
+        /// The OS (or the image it was deployed from).
+        os: String,
+        /// When AClient finished.
         at: Instant,
     },
 }
@@ -148,7 +157,9 @@ impl Outcome {
         match self {
             Outcome::Booted { at, .. }
             | Outcome::Failed { at, .. }
-            | Outcome::Looping { at, .. } => *at,
+            | Outcome::Looping { at, .. }
+            | Outcome::Halted { at, .. }
+            | Outcome::InOs { at, .. } => *at,
         }
     }
 }
@@ -174,14 +185,17 @@ pub struct Computer {
     pub powered_on: Instant,
     /// Its POST: from power-on to the boot ROM's first DISCOVER.
     pub post: std::time::Duration,
-    /// NBPs loaded so far.
-    pub loads: Vec<Load>,
+    /// The stages it went through (NBPs loaded, agent runs, OS boots).
+    pub history: BootHistory,
     /// The last DHCPDISCOVER sent, to measure how long servers take to answer.
     pub last_discover: Option<Instant>,
     /// Address of the DHCP server whose lease it holds.
     pub leased_from: Option<Ipv4Addr>,
     /// The end of the story, once there is one.
     pub outcome: Option<Outcome>,
+    /// The managed computer around the NIC (disk, OS, agents), for fleets
+    /// that name a deployment.
+    pub managed: Option<Box<Managed>>,
 }
 
 impl Computer {
@@ -190,61 +204,22 @@ impl Computer {
         self.outcome.is_none()
     }
 
-    /// Records a loaded NBP and tells whether the loads now form a loop: the
-    /// shortest sequence that repeats back to back at the end of the history,
-    /// [`LOOP_REPEATS`] times.
-    pub fn record_load(&mut self, load: Load) -> Option<Outcome> {
-        let at = load.at;
-        self.loads.push(load);
-        let keys: Vec<(Option<usize>, &str)> = self
-            .loads
-            .iter()
-            .map(|l| (l.server, l.file.as_str()))
-            .collect();
-        let (len, repeats) = repeating_tail(&keys)?;
-        if repeats < LOOP_REPEATS {
-            return None;
-        }
-        let start = keys.len() - len * repeats;
+    /// Records a stage (see [`history`]) and tells whether the machine is now
+    /// looping.
+    pub fn record_stage(&mut self, label: String, at: Instant) -> Option<Outcome> {
+        let l = self.history.push(label, at)?;
         Some(Outcome::Looping {
-            cycle: self.loads[start..start + len]
-                .iter()
-                .map(|l| (l.server, l.file.clone()))
-                .collect(),
-            repeats,
-            first_at: self.loads[start].at,
+            cycle: l.cycle,
+            repeats: l.repeats,
+            first_at: l.first_at,
             at,
         })
     }
 }
 
-/// The shortest block that repeats back to back at the end of `seq`, with how
-/// many times it does (at least twice), or `None`.
-pub fn repeating_tail<T: PartialEq>(seq: &[T]) -> Option<(usize, usize)> {
-    (1..=seq.len() / 2).find_map(|len| {
-        let tail = &seq[seq.len() - len..];
-        let repeats = seq
-            .rchunks_exact(len)
-            .take_while(|chunk| *chunk == tail)
-            .count();
-        (repeats >= 2).then_some((len, repeats))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_repeating_tail_is_found_with_its_shortest_period() {
-        assert_eq!(repeating_tail(&[1, 1, 1]), Some((1, 3)));
-        assert_eq!(repeating_tail(&[0, 1, 2, 1, 2]), Some((2, 2)));
-        assert_eq!(repeating_tail(&[1, 2, 3]), None);
-        assert_eq!(repeating_tail::<u8>(&[]), None);
-        assert_eq!(repeating_tail(&[7]), None);
-        // The first load (from the ROM) is not part of the cycle iPXE repeats.
-        assert_eq!(repeating_tail(&[9, 1, 2, 1, 2, 1, 2]), Some((2, 3)));
-    }
 
     #[test]
     fn nbp_kinds_are_guessed_from_the_usual_names() {

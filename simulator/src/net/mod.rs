@@ -397,6 +397,22 @@ impl Network {
         self.port_mut(port).down = down;
     }
 
+    /// The link parameters of `p` (what the bulk-transfer model and the
+    /// agents' TCP streams take their speed, delay and loss from).
+    pub fn port_link(&self, p: PortId) -> &LinkParams {
+        &self.port(p).link
+    }
+
+    /// Whether `p` passes nothing at `now` (down, or held by spanning tree).
+    pub fn port_blocked(&self, p: PortId, now: Instant) -> bool {
+        self.port(p).blocked(now)
+    }
+
+    /// Whether `p` and `q` are on the same segment.
+    pub fn same_segment(&self, p: PortId, q: PortId) -> bool {
+        self.port(p).seg == self.port(q).seg
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &NetStats {
         &self.stats

@@ -43,6 +43,10 @@ pub struct Report {
     pub expectations: Vec<ExpectationResult>,
     /// One line per client when the scenario is small enough to read them.
     pub clients: Vec<ClientLine>,
+    /// Deployment Servers: jobs, refusals, imaging (absent when the scenario
+    /// has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentReport>,
     /// Traffic totals.
     pub network: NetStats,
     /// Simulation events processed.
@@ -123,6 +127,71 @@ pub struct FleetReport {
     pub unfinished: u32,
     /// Power-on to boot, over booted clients.
     pub boot_time: Option<Spread>,
+    /// For managed fleets: what happened to their jobs and disks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<FleetDeployment>,
+}
+
+/// A managed fleet's deployment outcome, machine by machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetDeployment {
+    /// Machines whose every job succeeded (and that had one).
+    pub jobs_succeeded: u32,
+    /// Machines with a job failed for good.
+    pub jobs_failed: u32,
+    /// Machines with a job the server refused when scheduling.
+    pub jobs_refused: u32,
+    /// Machines whose OS partition holds, byte for byte, the image their own
+    /// deploy job named.
+    pub imaged: u32,
+    /// Machines the server registered during the run (initial deployment).
+    pub registered: u32,
+    /// Machines up in their OS with nothing left to do.
+    pub in_os: u32,
+}
+
+/// One Deployment Server's run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentReport {
+    /// Its name.
+    pub name: String,
+    /// The server host it runs on.
+    pub server: String,
+    /// `reference`, `legacy` or `legacy (trusts UUIDs)`.
+    pub mode: String,
+    /// `unicast`, or `multicast` with its session rule.
+    pub transfer: String,
+    /// Jobs by final state (`succeeded`, `failed`, `running`, …).
+    pub jobs: BTreeMap<String, u32>,
+    /// Jobs refused when scheduled, grouped by reason: (reason, count).
+    pub refused: Vec<(String, u32)>,
+    /// Identity warnings (untrusted UUIDs).
+    pub identity_warnings: Vec<String>,
+    /// Image transfers, when there were any.
+    pub imaging: Option<ImagingReport>,
+    /// Every job's history, when there are few jobs (as the server logged it).
+    pub history: Vec<String>,
+}
+
+/// How long imaging a fleet took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImagingReport {
+    /// Machines that received an image.
+    pub machines: u32,
+    /// Image bytes delivered to them (all machines together).
+    pub bytes: u64,
+    /// First transfer started.
+    pub first_start: Time,
+    /// Last transfer finished.
+    pub last_end: Time,
+    /// From the first start to the last end: the time to image the fleet.
+    pub fleet_time: Time,
+    /// Per machine, from its transfer's start to its end.
+    pub per_machine: Option<Spread>,
+    /// Image bytes delivered per second of fleet time, in Mb/s (10^6 bits).
+    pub throughput_mbps: f64,
+    /// Whether the transfers were multicast.
+    pub multicast: bool,
 }
 
 /// Median, 95th percentile and maximum of a set of durations.

@@ -77,6 +77,46 @@ pub fn to_text(r: &Report) -> String {
     }
     t.write(&mut out);
 
+    for d in &r.deployments {
+        let _ = writeln!(
+            out,
+            "\ndeployment {} on {} ({}, {})",
+            d.name, d.server, d.mode, d.transfer
+        );
+        let _ = writeln!(
+            out,
+            "  jobs: {}",
+            if d.jobs.is_empty() {
+                "none".to_string()
+            } else {
+                counts(d.jobs.iter().map(|(k, v)| (k.as_str(), *v as u64)))
+            }
+        );
+        for (reason, n) in &d.refused {
+            let _ = writeln!(out, "  refused when scheduled ({n}): {reason}");
+        }
+        for w in &d.identity_warnings {
+            let _ = writeln!(out, "  identity: {w}");
+        }
+        if let Some(i) = &d.imaging {
+            let _ = writeln!(
+                out,
+                "  imaging ({}): {} machines, {} MiB in all, fleet imaged in {} ({} to {}), {:.0} Mb/s; per machine p50/p95/max {}",
+                if i.multicast { "multicast" } else { "unicast" },
+                i.machines,
+                i.bytes >> 20,
+                i.fleet_time,
+                i.first_start,
+                i.last_end,
+                i.throughput_mbps,
+                spread(i.per_machine),
+            );
+        }
+        for h in &d.history {
+            let _ = writeln!(out, "  {h}");
+        }
+    }
+
     out.push_str("\nfindings\n");
     if r.findings.is_empty() {
         out.push_str("  none\n");
@@ -93,7 +133,12 @@ pub fn to_text(r: &Report) -> String {
         for c in &r.clients {
             let at = c.at.map(|t| format!(" at {t}")).unwrap_or_default();
             let _ = writeln!(out, "  {} {}  {}{}", c.name, c.mac, c.outcome, at);
-            if !c.path.is_empty() {
+            if c.path.len() > 8 {
+                // A managed machine's story: one step per line.
+                for step in &c.path {
+                    let _ = writeln!(out, "      {step}");
+                }
+            } else if !c.path.is_empty() {
                 let _ = writeln!(out, "      {}", c.path.join(" → "));
             }
         }

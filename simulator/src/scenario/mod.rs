@@ -14,9 +14,10 @@ mod types;
 
 pub use error::ScenarioError;
 pub use types::{
-    Count, DelaySpec, Expect, Fault, FaultKind, FileSpec, FindingKind, Fleet, ForeignSpec,
-    LinkSpec, NbpKind, PxeSpec, RefMode, Scenario, Segment, Server, ServerKind, ServerRole, Subnet,
-    UuidMode,
+    BootOrder, BootworksPath, Count, DelaySpec, DeployMode, Deployment, Expect, Fault, FaultKind,
+    FileSpec, FindingKind, Fleet, ForeignSpec, ImageSpec, JobKindSpec, JobSpec, LinkSpec,
+    MachineSpec, NbpKind, PxeSpec, RefMode, Scenario, Segment, Server, ServerKind, ServerRole,
+    Subnet, TransferSpec, UuidMode,
 };
 
 use error::Locator;

@@ -667,6 +667,8 @@ pub struct JobSpec {
     pub fleet: String,
     /// What the job does.
     pub kind: JobKindSpec,
+    /// Only this machine of the fleet (its index), instead of every one.
+    pub machine: Option<u32>,
     /// Post-configuration name AClient applies after imaging; `{index}` is
     /// replaced by the machine's index in its fleet.
     pub post_name: Option<String>,

@@ -48,6 +48,14 @@ pub enum BuildError {
     /// Writing the pcap failed.
     #[error("cannot write the pcap: {0}")]
     Pcap(io::Error),
+    /// A Deployment Server or one of its machines cannot be set up.
+    #[error("deployment {deployment}: {problem}")]
+    Deployment {
+        /// Deployment name.
+        deployment: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl World {
@@ -253,6 +261,7 @@ impl World {
 
         let mut computers = Vec::new();
         let mut fleet_members = Vec::new();
+        let mut profiles = Vec::new();
         for (f, fleet) in sc.fleets.iter().enumerate() {
             let seg = segment_of(&fleet.segment);
             let segment = &sc.segments[seg];
@@ -263,6 +272,7 @@ impl World {
                 })?
                 .with_quirks(&fleet.quirks);
             let profile = Arc::new(profile);
+            profiles.push(profile.clone());
             let link_spec = fleet
                 .link
                 .clone()
@@ -307,10 +317,11 @@ impl World {
                     firmware,
                     powered_on: at,
                     post: Duration::from_secs_f64(fleet.post_s),
-                    loads: Vec::new(),
+                    history: Default::default(),
                     last_discover: None,
                     leased_from: None,
                     outcome: None,
+                    managed: None,
                 });
             }
             fleet_members.push(members);
@@ -323,6 +334,16 @@ impl World {
             queue.push(secs(fault.at_s), Event::Fault(i));
             faults.push((fault.kind, fault.target.clone()));
         }
+
+        let (deploys, transfers) = super::deploy::build(
+            sc,
+            seed,
+            &servers,
+            &mut computers,
+            &fleet_members,
+            &net,
+            &profiles,
+        )?;
 
         let running = computers.len();
         let paths = (computers.len() <= super::collect::MAX_CLIENT_LINES)
@@ -346,6 +367,12 @@ impl World {
             running,
             events: 0,
             end_reason: EndReason::Quiet,
+            deploys,
+            conns: Vec::new(),
+            transfers,
+            pending_image: BTreeMap::new(),
+            wrong_computer: Vec::new(),
+            registered_during_run: Vec::new(),
         })
     }
 }

@@ -156,6 +156,7 @@ impl World {
                 looping: 0,
                 unfinished: 0,
                 boot_time: None,
+                deployment: self.fleet_deployment(f),
             };
             let mut times = Vec::new();
             for &c in &self.fleet_members[f] {
@@ -171,6 +172,15 @@ impl World {
                         *r.errors.entry(error.code().to_string()).or_default() += 1;
                     }
                     Some(Outcome::Looping { .. }) => r.looping += 1,
+                    Some(Outcome::InOs { os, at }) => {
+                        r.booted += 1;
+                        *r.booted_from.entry("its disk".to_string()).or_default() += 1;
+                        *r.booted_files.entry(os.clone()).or_default() += 1;
+                        times.push(*at - computer.powered_on);
+                    }
+                    Some(Outcome::Halted { reason, .. }) => {
+                        *r.errors.entry(reason.clone()).or_default() += 1;
+                    }
                     None => r.unfinished += 1,
                 }
             }
@@ -211,7 +221,8 @@ impl World {
             })
             .collect();
 
-        let findings = self.findings(sc, &fleets);
+        let mut findings = self.findings(sc, &fleets);
+        self.deploy_findings(&mut findings);
         let expectations = sc
             .expects
             .iter()
@@ -230,6 +241,7 @@ impl World {
             findings,
             expectations,
             clients,
+            deployments: self.deployment_reports(sc),
             network: self.net.stats().clone(),
             events: self.events,
         }
@@ -305,11 +317,7 @@ impl World {
         let mut loops: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
         for (c, computer) in self.computers.iter().enumerate() {
             if let Some(Outcome::Looping { cycle, .. }) = &computer.outcome {
-                let text = cycle
-                    .iter()
-                    .map(|(s, file)| format!("{file} from {}", self.name_of(*s)))
-                    .collect::<Vec<_>>()
-                    .join(" → ");
+                let text = cycle.join(" → ");
                 loops.entry((computer.fleet, text)).or_default().push(c);
             }
         }
@@ -378,14 +386,14 @@ impl World {
         out
     }
 
-    fn name_of(&self, s: Option<usize>) -> String {
+    pub(super) fn name_of(&self, s: Option<usize>) -> String {
         s.map_or_else(
             || "an unknown server".to_string(),
             |s| self.servers[s].name.clone(),
         )
     }
 
-    fn client_name(&self, c: usize) -> String {
+    pub(super) fn client_name(&self, c: usize) -> String {
         let computer = &self.computers[c];
         format!("{}#{}", self.fleet_names[computer.fleet], computer.index)
     }
@@ -410,6 +418,12 @@ impl World {
                         format!("stopped in a boot loop after {repeats} turns"),
                         Some(*at),
                     ),
+                    Some(Outcome::InOs { os, at }) => {
+                        (format!("up in {os}, its agent idle"), Some(*at))
+                    }
+                    Some(Outcome::Halted { reason, at }) => {
+                        (format!("halted: {reason}"), Some(*at))
+                    }
                     None => ("still booting when the run ended".to_string(), None),
                 };
                 ClientLine {
@@ -445,7 +459,12 @@ fn check(e: &Expect, fleets: &[FleetReport], findings: &[Finding]) -> Expectatio
             booted,
             booted_from,
             error,
-            ..
+            jobs_succeeded,
+            jobs_failed,
+            jobs_refused,
+            imaged,
+            registered,
+            looping,
         } => {
             let Some(r) = fleets.iter().find(|f| &f.name == fleet) else {
                 return ExpectationResult {
@@ -476,6 +495,35 @@ fn check(e: &Expect, fleets: &[FleetReport], findings: &[Finding]) -> Expectatio
                 let failed: u32 = r.errors.values().sum();
                 passed &= failed > 0 && r.errors.get(code) == Some(&failed);
             }
+            if let Some(count) = looping {
+                wants.push(format!("{count} looping"));
+                passed &= count.holds(r.looping, r.count);
+            }
+            let d = r.deployment.as_ref();
+            for (want, what, value) in [
+                (
+                    jobs_succeeded,
+                    "with their jobs succeeded",
+                    d.map(|d| d.jobs_succeeded),
+                ),
+                (jobs_failed, "with a job failed", d.map(|d| d.jobs_failed)),
+                (
+                    jobs_refused,
+                    "with a job refused",
+                    d.map(|d| d.jobs_refused),
+                ),
+                (imaged, "imaged byte for byte", d.map(|d| d.imaged)),
+                (
+                    registered,
+                    "registered during the run",
+                    d.map(|d| d.registered),
+                ),
+            ] {
+                if let Some(count) = want {
+                    wants.push(format!("{count} {what}"));
+                    passed &= value.is_some_and(|v| count.holds(v, r.count));
+                }
+            }
             let mut observed = format!("{}/{} booted", r.booted, r.count);
             match r.booted_from.iter().collect::<Vec<_>>().as_slice() {
                 [] => {}
@@ -497,6 +545,13 @@ fn check(e: &Expect, fleets: &[FleetReport], findings: &[Finding]) -> Expectatio
             }
             if r.unfinished > 0 {
                 let _ = write!(observed, ", {} unfinished", r.unfinished);
+            }
+            if let Some(d) = d {
+                let _ = write!(
+                    observed,
+                    "; jobs: {} succeeded, {} failed, {} refused; {} imaged, {} registered",
+                    d.jobs_succeeded, d.jobs_failed, d.jobs_refused, d.imaged, d.registered
+                );
             }
             ExpectationResult {
                 line: *line,

@@ -9,6 +9,8 @@
 
 mod build;
 mod collect;
+mod deploy;
+mod deploy_report;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -26,7 +28,7 @@ use pxelab_reference::{Datagram, Instant, Transmit};
 use crate::engine::{Queue, stream};
 use crate::firmware::{Firmware, FirmwareEvent};
 use crate::foreign::{ForeignEvent, ForeignServer};
-use crate::machine::{Computer, Load, NbpKind, Outcome};
+use crate::machine::{Computer, NbpKind, Outcome};
 use crate::net::{Arrival, NetEvent, Network, PortId, Schedule};
 use crate::report::Report;
 use crate::scenario::Scenario;
@@ -95,6 +97,12 @@ enum Event {
     Start(usize),
     /// The scenario's `[[fault]]` with this index.
     Fault(usize),
+    /// A managed machine chooses its boot device (after POST or a reboot).
+    Boot(usize),
+    /// A managed machine's agent starts (the OS or Bootworks has booted).
+    AgentStart(usize, deploy::AgentStart),
+    /// Something happens on an agent's TCP connection.
+    Tcp(usize, deploy::Tcp),
 }
 
 /// A machine with a timer.
@@ -105,6 +113,14 @@ enum Node {
     Foreign(usize),
     Session(usize, u16),
     Computer(usize),
+    /// A managed machine's running agent.
+    Agent(usize),
+    /// The server side of an agent connection.
+    AgentSession(usize),
+    /// The bandwidth model's next completion.
+    Fabric,
+    /// A deployment's multicast session gathering.
+    Multicast(usize),
 }
 
 /// A machine's wake-up: the time it asked for, and the time of the heap entry
@@ -167,6 +183,19 @@ struct World {
     running: usize,
     events: u64,
     end_reason: crate::report::EndReason,
+    /// Deployment Servers.
+    deploys: Vec<deploy::DeployStation>,
+    /// Agent connections, by number (closed ones stay, for their history).
+    conns: Vec<deploy::Conn>,
+    /// Image transfers under way.
+    transfers: deploy::Transfers,
+    /// Machines waiting in a multicast session: the image and its size.
+    pending_image: BTreeMap<usize, (String, u64)>,
+    /// Jobs offered to a machine that is not their computer: (machine, job,
+    /// owner, job kind).
+    wrong_computer: Vec<(usize, u64, String, String)>,
+    /// Machines the Deployment Server registered during the run.
+    registered_during_run: Vec<usize>,
 }
 
 /// Hands the network's scheduling requests to the world's one queue.
@@ -239,10 +268,18 @@ impl World {
                 Event::PowerOn(c) => {
                     let computer = &self.computers[c];
                     self.net.link_up(computer.port, at);
-                    self.queue.push(at + computer.post, Event::Start(c));
+                    let next = if computer.managed.is_some() {
+                        Event::Boot(c)
+                    } else {
+                        Event::Start(c)
+                    };
+                    self.queue.push(at + computer.post, next);
                 }
                 Event::Start(c) => self.start(c),
                 Event::Fault(i) => self.fault(i),
+                Event::Boot(c) => self.boot(c),
+                Event::AgentStart(c, what) => self.agent_start(c, what),
+                Event::Tcp(k, what) => self.tcp(k, what),
             }
         }
         if self.running == 0 {
@@ -327,6 +364,20 @@ impl World {
             Node::Computer(c) => {
                 if self.computers[c].outcome.is_none() {
                     self.computers[c].firmware.handle_timeout(now);
+                }
+            }
+            Node::Agent(c) => {
+                if let Some(m) = self.computers[c].managed.as_mut()
+                    && let Some(a) = m.agent.as_mut()
+                {
+                    a.agent().handle_timeout(now);
+                }
+            }
+            Node::AgentSession(k) => self.conns[k].session.handle_timeout(now),
+            Node::Fabric => {}
+            Node::Multicast(d) => {
+                if let Some(s) = self.deploys[d].sessions.as_mut() {
+                    s.handle_timeout(now);
                 }
             }
         }
@@ -485,6 +536,10 @@ impl World {
                 }
                 next
             }
+            Node::Agent(c) => self.agent_poll(c),
+            Node::AgentSession(k) => self.session_poll(k),
+            Node::Fabric => self.fabric_poll(),
+            Node::Multicast(d) => self.multicast_poll(d),
             Node::Computer(c) => {
                 let port = self.computers[c].port;
                 let mut out = Vec::new();
@@ -557,6 +612,15 @@ impl World {
                     .unwrap_or_else(|| NbpKind::guess(file));
                 self.execute(c, server, file.clone(), kind);
             }
+            FirmwareEvent::Failed { error, detail } if self.computers[c].managed.is_some() => {
+                // The BIOS goes on to its next boot device.
+                let label = format!("PXE: {error}");
+                if let Some(looping) = self.computers[c].record_stage(label, now) {
+                    self.finish(c, looping);
+                } else {
+                    self.disk_boot(c);
+                }
+            }
             FirmwareEvent::Failed { error, detail } => {
                 self.finish(
                     c,
@@ -587,16 +651,25 @@ impl World {
     /// The firmware hands control to the NBP it loaded.
     fn execute(&mut self, c: usize, server: Option<usize>, file: String, kind: NbpKind) {
         let now = self.now;
-        let load = Load {
-            server,
-            file: file.clone(),
-            at: now,
-        };
-        if let Some(looping) = self.computers[c].record_load(load) {
+        let label = format!("{file} from {}", self.name_of(server));
+        if let Some(looping) = self.computers[c].record_stage(label, now) {
             return self.finish(c, looping);
         }
         match kind {
-            NbpKind::Script | NbpKind::Loader => self.finish(
+            NbpKind::Bootworks if self.computers[c].managed.is_some() => {
+                let after = self.computers[c]
+                    .managed
+                    .as_ref()
+                    .map_or(0.0, |m| m.spec.bootworks_boot_s);
+                self.queue.push(
+                    now + Duration::from_secs_f64(after.max(0.0)),
+                    Event::AgentStart(
+                        c,
+                        deploy::AgentStart::Bootworks(pxelab_reference::agent::Delivery::Pxe),
+                    ),
+                );
+            }
+            NbpKind::Script | NbpKind::Loader | NbpKind::Bootworks => self.finish(
                 c,
                 Outcome::Booted {
                     server,
@@ -610,7 +683,7 @@ impl World {
                 let rng = stream(
                     self.seed,
                     &format!("firmware:{}:{}", computer.fleet, computer.index),
-                    computer.loads.len() as u64,
+                    computer.history.len() as u64,
                 );
                 computer.firmware = Firmware::new(
                     profile,
@@ -635,6 +708,10 @@ impl World {
         }
         computer.outcome = Some(outcome);
         self.running -= 1;
+        if computer.managed.is_some() {
+            self.timers.remove(&Node::Agent(c));
+            self.forget_transfers(c);
+        }
         if self.running == 0 {
             self.end = self.end.min(self.now + SETTLE);
         }
