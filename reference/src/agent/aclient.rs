@@ -375,6 +375,16 @@ impl AClient {
     }
 }
 
+/// Leaves AClient the note that job `job`'s pre-OS step ran (what AClient
+/// itself writes when it arms the flag). Bootworks writes it when its part is
+/// done, so that AClient in the OS finishes the job even when it never armed
+/// it: a machine that PXE-booted into Bootworks (initial deployment, or a
+/// PXE-first boot order).
+pub(super) fn note_pre_os_step(disk: &mut dyn BootDisk, job: u64) -> Result<(), super::DiskError> {
+    let state = format!("{STATE_PREFIX}{job}");
+    disk.set_agent_state(Some(state.as_bytes()))
+}
+
 /// The job AClient's persisted state says it armed the flag for.
 fn armed_job(disk: &dyn BootDisk) -> Option<u64> {
     let state = disk.agent_state()?;

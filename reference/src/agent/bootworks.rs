@@ -509,6 +509,7 @@ impl Bootworks {
                 if !self.clear_flag(now, disk) {
                     return self.fail(now, job, 0, "cannot clear the boot flag".to_string());
                 }
+                self.leave_note(now, job, disk);
                 self.link
                     .report(now, job, JobState::PreOsDone, 0, "installer started");
                 self.bye(now, AgentAction::Reboot);
@@ -677,6 +678,7 @@ impl Bootworks {
             return self.disk_failed(now, t, "cannot clear the boot flag", e);
         }
         self.link.event(now, AgentEventKind::FlagCleared);
+        self.leave_note(now, t.job_id, disk);
         self.link.event(
             now,
             AgentEventKind::Imaged {
@@ -694,6 +696,16 @@ impl Bootworks {
         self.link
             .event(now, AgentEventKind::DiskFailed(detail.clone()));
         self.fail(now, t.job_id, t.offset, detail);
+    }
+
+    /// Tells AClient in the OS that this job's pre-OS step ran (see
+    /// `aclient::note_pre_os_step`); a disk that refuses is an event, not a
+    /// failure of the job, whose image is already verified.
+    fn leave_note(&mut self, now: Instant, job: u64, disk: &mut dyn BootDisk) {
+        if let Err(e) = super::aclient::note_pre_os_step(disk, job) {
+            self.link
+                .event(now, AgentEventKind::DiskFailed(e.to_string()));
+        }
     }
 
     /// Clears the flag if it is armed; false when the disk refused.

@@ -69,7 +69,7 @@ use crate::wire::agent::{
 };
 
 use super::computer::{ComputerId, SmbiosUuid};
-use super::credential::CredentialKind;
+use super::credential::{CREDENTIAL_LEN, Credential, CredentialKind};
 use super::job::{Job, JobError, JobId, JobKind, JobState};
 use super::server::{DeploymentServer, JobReport};
 
@@ -571,6 +571,18 @@ impl AgentSession {
                 // installed by the server, on known machines only): the
                 // initial-deployment path.
                 let init = server.pxe_boot_unknown(now, h.mac, uuid);
+                if init.registered
+                    && let Ok(bytes) = <[u8; CREDENTIAL_LEN]>::try_from(h.credential.as_slice())
+                {
+                    // Trust on first use: the credential this never-provisioned
+                    // machine presents is the one its agents must present from
+                    // now on (its AClient, once the image is on the disk).
+                    let _ = server.set_credential(
+                        init.computer,
+                        CredentialKind::Agent,
+                        Credential::from_bytes(bytes),
+                    );
+                }
                 (init.computer, init.registered)
             }
             None => {
