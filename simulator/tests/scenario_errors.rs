@@ -63,7 +63,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "typo'd field",
             edit("count = 12", "cout = 12"),
-            "t.toml:25:1: fleet[0]: unknown field `cout`, expected one of `name`, `segment`, `count`, `profile`, `quirks`, `mac_prefix`, `uuid`, `power_on_s`, `power_on_spread_s`, `post_s`, `link`; did you mean `count`?",
+            "t.toml:25:1: fleet[0]: unknown field `cout`, expected one of `name`, `segment`, `count`, `profile`, `quirks`, `mac_prefix`, `uuid`, `power_on_s`, `power_on_spread_s`, `post_s`, `link`, `deployment`, `registered`, `share_access`, `boot_order`, `bootworks`, `disk_gib`, `os`, `os_boot_s`, `reboot_s`, `bootworks_boot_s`; did you mean `count`?",
         ),
         (
             "wrong type",

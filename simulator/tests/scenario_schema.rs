@@ -17,6 +17,7 @@ fn schema_describes_the_file_as_written() {
     assert_eq!(
         keys,
         [
+            "deployment",
             "description",
             "duration_s",
             "expect",
