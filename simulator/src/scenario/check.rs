@@ -1420,7 +1420,7 @@ impl Checker<'_> {
                 x.span(),
                 &p("trust_uuid"),
                 format_args!(
-                    ": applies to mode = \"legacy\" only (Deployment Server 6.x's match by SMBIOS UUID), and this deployment is mode = \"{mode_id}\""
+                    ": applies to mode = \"legacy\" only (Deployment Server 6.x matched computers by SMBIOS UUID), and this deployment is mode = \"{mode_id}\""
                 ),
             ));
         }
@@ -1431,7 +1431,7 @@ impl Checker<'_> {
                     x.span(),
                     &p("max_attempts"),
                     format_args!(
-                        ": applies to mode = \"reference\" only (legacy retries as Deployment Server 6.x did), and this deployment is mode = \"{mode_id}\""
+                        ": applies to mode = \"reference\" only, and this deployment is mode = \"{mode_id}\""
                     ),
                 ));
             }
@@ -1448,7 +1448,7 @@ impl Checker<'_> {
 
         let mut images: Vec<ImageSpec> = Vec::new();
         for (j, img) in d.images.iter().enumerate() {
-            images.push(self.image(img, &format!("{path}.image[{j}]"), &images)?);
+            images.push(self.image(img, &format!("{path}.image[{j}]"), &d.images[..j])?);
         }
         let unregistered: Vec<&Fleet> = fleets
             .iter()
@@ -1585,15 +1585,18 @@ impl Checker<'_> {
         }
     }
 
-    fn image(&self, img: &ImageFile, path: &str, before: &[ImageSpec]) -> R<ImageSpec> {
+    fn image(&self, img: &ImageFile, path: &str, before: &[ImageFile]) -> R<ImageSpec> {
         let name = img.name.get_ref();
         let npath = format!("{path}.name");
         self.name_ok(&img.name, &npath)?;
-        if before.iter().any(|o| &o.name == name) {
+        if let Some(o) = before.iter().find(|o| o.name.get_ref() == name) {
             return Err(self.err(
                 img.name.span(),
                 &npath,
-                format_args!(" = {name:?}: already an image of this deployment"),
+                format_args!(
+                    " = {name:?}: already an image of this deployment (line {})",
+                    self.loc.line(o.name.span().start)
+                ),
             ));
         }
         let mib = *img.size_mib.get_ref();
@@ -1606,7 +1609,9 @@ impl Checker<'_> {
             return Err(self.err(
                 img.size_mib.span(),
                 &format!("{path}.size_mib"),
-                format_args!(" = {mib}: MiB, > 0 and <= {MAX_IMAGE_MIB} (1 TiB); 0.5 is 512 KiB"),
+                format_args!(
+                    " = {mib}: MiB, > 0 and <= {MAX_IMAGE_MIB} (1 TiB); fractions are fine (0.5 is 512 KiB)"
+                ),
             ));
         }
         Ok(ImageSpec {
