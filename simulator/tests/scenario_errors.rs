@@ -596,3 +596,25 @@ fn deployment_errors_name_field_line_and_fix() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+#[test]
+fn deployment_errors_carry_the_field_path() {
+    let e = err(&deploy_edit(
+        "image = \"xp-sysprep\"\n\n",
+        "image = \"xp-sysprpe\"\n\n",
+    ));
+    assert_eq!(e.field.as_deref(), Some("deployment[0].job[0].image"));
+    assert_eq!((e.line, e.column), (26, 9));
+    let e = err(&deploy_append("disk_gib = 80\n"));
+    assert_eq!(e.field.as_deref(), Some("fleet[1].disk_gib"));
+    assert_eq!(e.line, 40);
+}
+
+#[test]
+fn an_expectation_about_a_managed_fleet_must_expect_something() {
+    let e = err(&deploy_append("\n[[expect]]\nfleet = \"wks\"\n"));
+    assert_eq!(
+        e.to_string(),
+        "t.toml:42:9: expect[0]: expects nothing about the fleet; add booted, booted_from, error, looping, jobs_succeeded, jobs_failed, jobs_refused, imaged or registered"
+    );
+}

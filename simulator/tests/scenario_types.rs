@@ -710,3 +710,56 @@ fn deployment_expectations() {
         }
     ));
 }
+
+/// `size_mib` is rounded to whole bytes; `disk_gib` down to whole sectors;
+/// an image fits when it leaves the disk its 128 MiB of hidden partition
+/// and alignment, exactly.
+#[test]
+fn sizes_round_and_images_fit_to_the_byte() {
+    let with = |size_mib: &str, disk_gib: &str| {
+        let src = DEPLOY
+            .replace("size_mib = 2048", &format!("size_mib = {size_mib}"))
+            .replace("disk_gib = 2.3", &format!("disk_gib = {disk_gib}"));
+        Scenario::from_toml(&src, "s.toml")
+    };
+    // 2048 MiB + 128 MiB = 2.125 GiB: fits with nothing to spare.
+    let s = with("2048", "2.125").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.fleet("wks")
+            .unwrap()
+            .1
+            .machine
+            .as_ref()
+            .unwrap()
+            .disk_size,
+        2176 * 1_048_576
+    );
+    // One byte more (rounded from a fraction of a MiB) does not: the initial
+    // deployment of the (unregistered) fleet is checked first, then its job.
+    let e = with("2048.000001", "2.125").unwrap_err();
+    assert_eq!(
+        e.message,
+        "deployment[0].initial_deployment.image = \"xp-sysprep\": the image is 2147483649 bytes, and fleet \"wks\"'s disk of 2176 MiB leaves 2048 MiB for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib"
+    );
+    let src = DEPLOY
+        .replace("size_mib = 2048", "size_mib = 2048.000001")
+        .replace("disk_gib = 2.3", "disk_gib = 2.125")
+        .replace("registered = false\n", "");
+    let e = Scenario::from_toml(&src, "s.toml").unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("deployment[0].job[0].image"),
+        "{e}"
+    );
+    // 1.5e-6 MiB is 1.57 bytes: 2 bytes.
+    let src = DEPLOY.replace("size_mib = 0.5", "size_mib = 0.0000015");
+    let s = Scenario::from_toml(&src, "s.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.deployments[0].images[1].size, 2);
+    // Less than half a byte rounds to nothing: refused.
+    let src = DEPLOY.replace("size_mib = 0.5", "size_mib = 0.0000001");
+    let e = Scenario::from_toml(&src, "s.toml").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("deployment[0].image[1].size_mib"));
+    // A disk smaller than one sector is refused too.
+    let e = with("1", "0.0000000001").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("fleet[0].disk_gib"));
+}

@@ -1734,11 +1734,11 @@ impl Checker<'_> {
                 at.span(),
                 &format!("{path}.image"),
                 format_args!(
-                    " = {name:?}: the image is {} MiB, and fleet {:?}'s disk of {} GiB leaves {} MiB for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib",
-                    img.size as f64 / MIB,
+                    " = {name:?}: the image is {}, and fleet {:?}'s disk of {} leaves {} for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib",
+                    bytes(img.size, false),
                     fleet.name,
-                    m.disk_size as f64 / GIB,
-                    room as f64 / MIB
+                    bytes(m.disk_size, true),
+                    bytes(room, false)
                 ),
             ));
         }
@@ -1760,6 +1760,20 @@ fn fleet_keys(e: &ExpectFile) -> [(&'static str, Option<Range<usize>>); 9] {
         ("registered", counts(&e.registered)),
         ("looping", counts(&e.looping)),
     ]
+}
+
+/// A size in the unit the file gives it in (GiB for disks, MiB for images)
+/// where it is a whole number of them, else in the next unit down.
+fn bytes(n: u64, gib: bool) -> String {
+    const MIB_U: u64 = 1 << 20;
+    const GIB_U: u64 = 1 << 30;
+    if gib && n > 0 && n % GIB_U == 0 {
+        format!("{} GiB", n / GIB_U)
+    } else if n > 0 && n % MIB_U == 0 {
+        format!("{} MiB", n / MIB_U)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 fn names(v: &[Spanned<String>]) -> Vec<String> {
