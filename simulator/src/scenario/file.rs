@@ -313,10 +313,19 @@ pub(crate) struct FileFile {
     pub size: Spanned<u64>,
 }
 
-/// One `[[fleet]]`: identical PXE clients.
+/// One `[[fleet]]`: identical PXE clients; with `deployment`, managed
+/// computers around them.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Fleet")]
+#[schemars(
+    rename = "Fleet",
+    extend("dependentRequired" = {
+        "registered": ["deployment"], "share_access": ["deployment"],
+        "boot_order": ["deployment"], "bootworks": ["deployment"],
+        "disk_gib": ["deployment"], "os": ["deployment"], "os_boot_s": ["deployment"],
+        "reboot_s": ["deployment"], "bootworks_boot_s": ["deployment"]
+    })
+)]
 pub(crate) struct FleetFile {
     /// Unique among servers and fleets.
     #[schemars(with = "String")]
@@ -361,7 +370,9 @@ pub(crate) struct FleetFile {
     #[serde(default)]
     pub link: Option<LinkFile>,
     /// The `[[deployment]]` whose agents these machines run: makes the fleet
-    /// managed computers. Every key below requires it.
+    /// managed computers. `registered`, `share_access`, `boot_order`,
+    /// `bootworks`, `disk_gib`, `os`, `os_boot_s`, `reboot_s` and
+    /// `bootworks_boot_s` require it.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub deployment: Option<Spanned<String>>,
@@ -387,8 +398,8 @@ pub(crate) struct FleetFile {
     #[serde(default)]
     #[schemars(
         with = "Option<f64>",
-        range(min = 0, max = 16384),
-        extend("default" = 40)
+        range(max = 16384),
+        extend("exclusiveMinimum" = 0, "default" = 40)
     )]
     pub disk_gib: Option<Spanned<f64>>,
     /// The installed OS, which runs AClient; absent: a blank disk.
@@ -498,7 +509,7 @@ pub(crate) struct DeploymentFile {
     pub jobs: Vec<Spanned<JobFile>>,
 }
 
-/// `transfer` as written.
+/// How a deployment moves images (`transfer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 #[schemars(rename = "Transfer")]
@@ -509,7 +520,8 @@ pub(crate) enum TransferFile {
     Multicast,
 }
 
-/// `multicast = { ... }`.
+/// `multicast = { min_receivers, max_wait_s }`: when a multicast session
+/// starts sending.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Multicast")]
@@ -518,9 +530,9 @@ pub(crate) struct MulticastFile {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1), extend("default" = 1))]
     pub min_receivers: Option<Spanned<u32>>,
-    /// ...or this many seconds after the first joined, > 0.
+    /// Or, with fewer, this many seconds after the first receiver joined, > 0.
     #[serde(default)]
-    #[schemars(with = "Option<f64>", range(min = 0), extend("default" = 60))]
+    #[schemars(with = "Option<f64>", extend("exclusiveMinimum" = 0, "default" = 60))]
     pub max_wait_s: Option<Spanned<f64>>,
 }
 
@@ -533,7 +545,7 @@ pub(crate) struct ImageFile {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Size in MiB, > 0 and <= 1048576 (1 TiB); may be fractional (0.5).
-    #[schemars(with = "f64", range(min = 0, max = 1048576))]
+    #[schemars(with = "f64", range(max = 1048576), extend("exclusiveMinimum" = 0))]
     pub size_mib: Spanned<f64>,
 }
 
@@ -598,7 +610,8 @@ pub(crate) struct JobKindKeys<'a> {
     pub script: Option<&'a Spanned<String>>,
 }
 
-/// One `[[deployment.job]]`.
+/// One `[[deployment.job]]`: scheduled when the run starts, one job for
+/// every machine of `fleet`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Job", extend("allOf" = job_kind_rules()))]
