@@ -362,6 +362,19 @@ proptest! {
             prop_assert!(e.column >= 1);
         }
     }
+
+    /// The same for the deployment plane's tables and checks.
+    #[test]
+    fn mutated_deployments_never_panic(at in 0usize..DEPLOY.len(), cut in 0usize..20, insert in "[ -~\\n]{0,12}") {
+        let mut at = at;
+        while !DEPLOY.is_char_boundary(at) { at -= 1; }
+        let end = (at + cut).min(DEPLOY.len());
+        let src = format!("{}{}{}", &DEPLOY[..at], insert, &DEPLOY[end..]);
+        if let Err(e) = Scenario::from_toml(&src, "p.toml") {
+            prop_assert!(e.line >= 1 && e.line <= src.lines().count() + 1, "{e}");
+            prop_assert!(e.column >= 1);
+        }
+    }
 }
 
 /// Every key of the deployment plane, none left at its default.

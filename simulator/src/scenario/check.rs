@@ -24,6 +24,15 @@ type R<T> = Result<T, ScenarioError>;
 /// A kind-specific server key: its name, where it was given, the kinds it fits.
 type KindKey<'a> = (&'a str, Option<Range<usize>>, &'a [ServerKind]);
 
+/// A job's argument key: its name, its value if given, the job kinds that take
+/// it, an example value.
+type ArgKey<'a> = (
+    &'a str,
+    Option<&'a Spanned<String>>,
+    &'a [JobKindFile],
+    &'a str,
+);
+
 /// Longest allowed run, one virtual day.
 const MAX_DURATION_S: f64 = 86_400.0;
 /// Largest fleet.
@@ -1634,7 +1643,7 @@ impl Checker<'_> {
         use JobKindFile::*;
         let kind = *k.kind.get_ref();
         let p = |key: &str| format!("{path}.{key}");
-        let args: [(&str, Option<&Spanned<String>>, &[JobKindFile], &str); 3] = [
+        let args: [ArgKey<'_>; 3] = [
             ("image", k.image, &[DeployImage, CaptureImage], "xp-sysprep"),
             ("os", k.os, &[ScriptedInstall], "Windows XP SP2"),
             ("script", k.script, &[RunScript], "ipconfig /all"),
@@ -1693,13 +1702,18 @@ impl Checker<'_> {
                 if let Some(at) = arg {
                     self.name_ok(at, &p("image"))?;
                 }
-                if let Some(j) = images.iter().position(|i| i.name == name) {
+                if images.iter().any(|i| i.name == name) {
+                    let at = store
+                        .iter()
+                        .find(|i| i.name.get_ref() == &name)
+                        .map_or_else(String::new, |i| {
+                            format!(" (line {})", self.loc.line(i.name.span().start))
+                        });
                     return Err(self.err(
                         arg.map_or(k.kind.span(), Spanned::span),
                         &p("image"),
                         format_args!(
-                            " = {name:?}: already in the store (line {}); a capture makes a new image, give it a name the store lacks",
-                            self.loc.line(store[j].name.span().start)
+                            " = {name:?}: already in the store{at}; a capture makes a new image, give it a name the store lacks"
                         ),
                     ));
                 }
@@ -1767,9 +1781,9 @@ fn fleet_keys(e: &ExpectFile) -> [(&'static str, Option<Range<usize>>); 9] {
 fn bytes(n: u64, gib: bool) -> String {
     const MIB_U: u64 = 1 << 20;
     const GIB_U: u64 = 1 << 30;
-    if gib && n > 0 && n % GIB_U == 0 {
+    if gib && n > 0 && n.is_multiple_of(GIB_U) {
         format!("{} GiB", n / GIB_U)
-    } else if n > 0 && n % MIB_U == 0 {
+    } else if n > 0 && n.is_multiple_of(MIB_U) {
         format!("{} MiB", n / MIB_U)
     } else {
         format!("{n} bytes")
