@@ -379,6 +379,21 @@ fn deployment_errors_name_field_line_and_fix() {
     let with_job = |j: &str| deploy_edit(job, j);
     let cases: Vec<(&str, String, &str)> = vec![
         (
+            "typo'd deployment key",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmode = \"legacy\"\ntrust_uid = true\n"),
+            "t.toml:19:1: deployment[0]: unknown field `trust_uid`, expected one of `name`, `server`, `mode`, `trust_uuid`, `max_attempts`, `transfer`, `multicast`, `initial_deployment`, `image`, `job`; did you mean `trust_uuid`?",
+        ),
+        (
+            "wrong type in an image",
+            deploy_edit("size_mib = 2048", "size_mib = \"2 GiB\""),
+            "t.toml:21:12: deployment[0].image[0].size_mib: invalid type: string \"2 GiB\", expected f64",
+        ),
+        (
+            "bad deployment mode, with suggestion",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmode = \"legacey\"\n"),
+            "t.toml:18:8: deployment[0].mode: unknown variant `legacey`, expected `reference` or `legacy`; did you mean `legacy`?",
+        ),
+        (
             "duplicate deployment name",
             deploy_append("\n[[deployment]]\nname = \"lab-ds\"\nserver = \"ds-host\"\n"),
             "t.toml:42:8: deployment[1].name = \"lab-ds\": already the name of deployment[0] (line 16)",
