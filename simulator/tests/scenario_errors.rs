@@ -63,7 +63,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "typo'd field",
             edit("count = 12", "cout = 12"),
-            "t.toml:25:1: fleet[0]: unknown field `cout`, expected one of `name`, `segment`, `count`, `profile`, `quirks`, `mac_prefix`, `uuid`, `power_on_s`, `power_on_spread_s`, `post_s`, `link`; did you mean `count`?",
+            "t.toml:25:1: fleet[0]: unknown field `cout`, expected one of `name`, `segment`, `count`, `profile`, `quirks`, `mac_prefix`, `uuid`, `power_on_s`, `power_on_spread_s`, `post_s`, `link`, `deployment`, `registered`, `share_access`, `boot_order`, `bootworks`, `disk_gib`, `os`, `os_boot_s`, `reboot_s`, `bootworks_boot_s`; did you mean `count`?",
         ),
         (
             "wrong type",
@@ -308,4 +308,328 @@ fn a_scenario_needs_a_segment_and_a_fleet() {
         "name = \"t\"\nsummary = \"s\"\n[[segment]]\nname = \"x\"\nsubnet = \"10.0.0.0/24\"\n";
     let e = err(only_segment);
     assert!(e.message.contains("no [[fleet]]"), "{e}");
+}
+
+/// A valid scenario with a Deployment Server; the line numbers in the
+/// deployment cases refer to it.
+const DEPLOY_BASE: &str = r#"name = "d"
+summary = "s"
+
+[[segment]]
+name = "lab"
+subnet = "10.20.0.0/24"
+
+[[server]]
+name = "ds-host"
+segment = "lab"
+address = "10.20.0.5"
+kind = "reference"
+pool = "10.20.0.100-10.20.0.199"
+
+[[deployment]]
+name = "lab-ds"
+server = "ds-host"
+
+[[deployment.image]]
+name = "xp-sysprep"
+size_mib = 2048
+
+[[deployment.job]]
+fleet = "wks"
+kind = "deploy-image"
+image = "xp-sysprep"
+
+[[fleet]]
+name = "wks"
+segment = "lab"
+count = 4
+profile = "pxe21-bios"
+deployment = "lab-ds"
+
+[[fleet]]
+name = "plain"
+segment = "lab"
+count = 2
+profile = "ipxe"
+"#;
+
+fn deploy_edit(from: &str, to: &str) -> String {
+    assert!(
+        DEPLOY_BASE.contains(from),
+        "case edits a line the base lacks: {from}"
+    );
+    DEPLOY_BASE.replacen(from, to, 1)
+}
+
+fn deploy_append(more: &str) -> String {
+    format!("{DEPLOY_BASE}{more}")
+}
+
+#[test]
+fn deploy_base_is_valid() {
+    let s = Scenario::from_toml(DEPLOY_BASE, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.deployments[0].jobs.len(), 1);
+}
+
+/// Every refusal of the deployment plane, with its key path and line.
+#[test]
+fn deployment_errors_name_field_line_and_fix() {
+    let job =
+        "[[deployment.job]]\nfleet = \"wks\"\nkind = \"deploy-image\"\nimage = \"xp-sysprep\"\n";
+    let with_job = |j: &str| deploy_edit(job, j);
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "typo'd deployment key",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmode = \"legacy\"\ntrust_uid = true\n"),
+            "t.toml:19:1: deployment[0]: unknown field `trust_uid`, expected one of `name`, `server`, `mode`, `trust_uuid`, `max_attempts`, `transfer`, `multicast`, `initial_deployment`, `image`, `job`; did you mean `trust_uuid`?",
+        ),
+        (
+            "wrong type in an image",
+            deploy_edit("size_mib = 2048", "size_mib = \"2 GiB\""),
+            "t.toml:21:12: deployment[0].image[0].size_mib: invalid type: string \"2 GiB\", expected f64",
+        ),
+        (
+            "bad deployment mode, with suggestion",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmode = \"legacey\"\n"),
+            "t.toml:18:8: deployment[0].mode: unknown variant `legacey`, expected `reference` or `legacy`; did you mean `legacy`?",
+        ),
+        (
+            "duplicate deployment name",
+            deploy_append("\n[[deployment]]\nname = \"lab-ds\"\nserver = \"ds-host\"\n"),
+            "t.toml:42:8: deployment[1].name = \"lab-ds\": already the name of deployment[0] (line 16)",
+        ),
+        (
+            "unknown server, with suggestion",
+            deploy_edit("server = \"ds-host\"", "server = \"ds-hots\""),
+            "t.toml:17:10: deployment[0].server = \"ds-hots\": no such server (servers: ds-host); did you mean \"ds-host\"?",
+        ),
+        (
+            "deployment on a fleet",
+            deploy_edit("server = \"ds-host\"", "server = \"wks\""),
+            "t.toml:17:10: deployment[0].server = \"wks\": no such server (that is a fleet) (servers: ds-host)",
+        ),
+        (
+            "duplicate image",
+            deploy_edit(
+                "size_mib = 2048\n",
+                "size_mib = 2048\n\n[[deployment.image]]\nname = \"xp-sysprep\"\nsize_mib = 1\n",
+            ),
+            "t.toml:24:8: deployment[0].image[1].name = \"xp-sysprep\": already an image of this deployment (line 20)",
+        ),
+        (
+            "image size zero",
+            deploy_edit("size_mib = 2048", "size_mib = 0"),
+            "t.toml:21:12: deployment[0].image[0].size_mib = 0: MiB, > 0 and <= 1048576 (1 TiB); fractions are fine (0.5 is 512 KiB)",
+        ),
+        (
+            "image size above 1 TiB",
+            deploy_edit("size_mib = 2048", "size_mib = 1048577"),
+            "t.toml:21:12: deployment[0].image[0].size_mib = 1048577: MiB, > 0 and <= 1048576 (1 TiB); fractions are fine (0.5 is 512 KiB)",
+        ),
+        (
+            "job on an unknown fleet, with suggestion",
+            deploy_edit("fleet = \"wks\"", "fleet = \"wkss\""),
+            "t.toml:24:9: deployment[0].job[0].fleet = \"wkss\": no such fleet (fleets: wks, plain); did you mean \"wks\"?",
+        ),
+        (
+            "job on an unmanaged fleet",
+            deploy_edit("fleet = \"wks\"", "fleet = \"plain\""),
+            "t.toml:24:9: deployment[0].job[0].fleet = \"plain\": that fleet has no deployment key, so it runs no agent; set deployment = \"lab-ds\" on the fleet, or schedule the job on the deployment it uses",
+        ),
+        (
+            "job on a fleet of another deployment",
+            deploy_append("\n[[deployment]]\nname = \"other\"\nserver = \"ds-host\"\n[[deployment.job]]\nfleet = \"wks\"\nkind = \"boot-to-production\"\n"),
+            "t.toml:45:9: deployment[1].job[0].fleet = \"wks\": that fleet uses deployment \"lab-ds\", so its agents never talk to this one; set deployment = \"other\" on the fleet, or schedule the job on the deployment it uses",
+        ),
+        (
+            "deploy-image without image",
+            deploy_edit("image = \"xp-sysprep\"\n\n[[fleet]]", "\n[[fleet]]"),
+            "t.toml:25:8: deployment[0].job[0].image: missing: kind = \"deploy-image\" needs image, e.g. image = \"xp-sysprep\"",
+        ),
+        (
+            "deploy-image of an unknown image, with suggestion",
+            deploy_edit("image = \"xp-sysprep\"\n\n", "image = \"xp-sysprpe\"\n\n"),
+            "t.toml:26:9: deployment[0].job[0].image = \"xp-sysprpe\": no such image in deployment \"lab-ds\" (images: xp-sysprep); did you mean \"xp-sysprep\"?",
+        ),
+        (
+            "capture-image into an existing name",
+            with_job("[[deployment.job]]\nfleet = \"wks\"\nkind = \"capture-image\"\nimage = \"xp-sysprep\"\n"),
+            "t.toml:26:9: deployment[0].job[0].image = \"xp-sysprep\": already in the store (line 20); a capture makes a new image, give it a name the store lacks",
+        ),
+        (
+            "scripted-install without os",
+            with_job("[[deployment.job]]\nfleet = \"wks\"\nkind = \"scripted-install\"\n"),
+            "t.toml:25:8: deployment[0].job[0].os: missing: kind = \"scripted-install\" needs os, e.g. os = \"Windows XP SP2\"",
+        ),
+        (
+            "run-script without script",
+            with_job("[[deployment.job]]\nfleet = \"wks\"\nkind = \"run-script\"\n"),
+            "t.toml:25:8: deployment[0].job[0].script: missing: kind = \"run-script\" needs script, e.g. script = \"ipconfig /all\"",
+        ),
+        (
+            "os on a deploy-image job",
+            with_job("[[deployment.job]]\nfleet = \"wks\"\nkind = \"deploy-image\"\nimage = \"xp-sysprep\"\nos = \"Windows XP SP2\"\n"),
+            "t.toml:27:6: deployment[0].job[0].os: os applies to kind scripted-install only, and kind = \"deploy-image\" here",
+        ),
+        (
+            "image on a boot-to-production job",
+            with_job("[[deployment.job]]\nfleet = \"wks\"\nkind = \"boot-to-production\"\nimage = \"xp-sysprep\"\n"),
+            "t.toml:26:9: deployment[0].job[0].image: image applies to kind deploy-image, capture-image only, and kind = \"boot-to-production\" here",
+        ),
+        (
+            "script on a run-script's neighbour kind",
+            with_job("[[deployment.job]]\nfleet = \"wks\"\nkind = \"scripted-install\"\nos = \"Windows XP SP2\"\nscript = \"x\"\n"),
+            "t.toml:27:10: deployment[0].job[0].script: script applies to kind run-script only, and kind = \"scripted-install\" here",
+        ),
+        (
+            "bad job kind, with suggestion",
+            deploy_edit("kind = \"deploy-image\"", "kind = \"deploy_image\""),
+            "t.toml:25:8: deployment[0].job[0].kind: unknown variant `deploy_image`, expected one of `deploy-image`, `capture-image`, `scripted-install`, `run-script`, `boot-to-production`; did you mean `deploy-image`?",
+        ),
+        (
+            "initial deployment of an unknown image",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ninitial_deployment = { kind = \"deploy-image\", image = \"xp\" }\n"),
+            "t.toml:18:55: deployment[0].initial_deployment.image = \"xp\": no such image in deployment \"lab-ds\" (images: xp-sysprep)",
+        ),
+        (
+            "initial deployment without its argument",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ninitial_deployment = { kind = \"scripted-install\" }\n"),
+            "t.toml:18:31: deployment[0].initial_deployment.os: missing: kind = \"scripted-install\" needs os, e.g. os = \"Windows XP SP2\"",
+        ),
+        (
+            "initial deployment with a fleet",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ninitial_deployment = { kind = \"boot-to-production\", fleet = \"wks\" }\n"),
+            "t.toml:18:53: deployment[0].initial_deployment: unknown field `fleet`, expected one of `kind`, `image`, `os`, `script`",
+        ),
+        (
+            "initial deployment capturing into an existing name",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ninitial_deployment = { kind = \"capture-image\", image = \"xp-sysprep\" }\n"),
+            "t.toml:18:56: deployment[0].initial_deployment.image = \"xp-sysprep\": already in the store (line 21); a capture makes a new image, give it a name the store lacks",
+        ),
+        (
+            "trust_uuid on a reference deployment",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ntrust_uuid = true\n"),
+            "t.toml:18:14: deployment[0].trust_uuid: applies to mode = \"legacy\" only (Deployment Server 6.x matched computers by SMBIOS UUID), and this deployment is mode = \"reference\"",
+        ),
+        (
+            "max_attempts on a legacy deployment",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmode = \"legacy\"\nmax_attempts = 3\n"),
+            "t.toml:19:16: deployment[0].max_attempts: applies to mode = \"reference\" only, and this deployment is mode = \"legacy\"",
+        ),
+        (
+            "max_attempts out of range",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmax_attempts = 0\n"),
+            "t.toml:18:16: deployment[0].max_attempts = 0: from 1 to 100",
+        ),
+        (
+            "multicast table with unicast",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\nmulticast = { min_receivers = 2 }\n"),
+            "t.toml:18:13: deployment[0].multicast: applies to transfer = \"multicast\" only, and this deployment's transfer is \"unicast\"",
+        ),
+        (
+            "multicast with no receivers",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ntransfer = \"multicast\"\nmulticast = { min_receivers = 0 }\n"),
+            "t.toml:19:31: deployment[0].multicast.min_receivers = 0: at least 1 receiver",
+        ),
+        (
+            "multicast that never waits",
+            deploy_edit("server = \"ds-host\"\n", "server = \"ds-host\"\ntransfer = \"multicast\"\nmulticast = { max_wait_s = 0 }\n"),
+            "t.toml:19:28: deployment[0].multicast.max_wait_s = 0: seconds, > 0 and <= 86400",
+        ),
+        (
+            "machine key without deployment",
+            deploy_append("os = \"Windows XP SP2\"\nregistered = false\n"),
+            "t.toml:40:6: fleet[1].os: describes a managed machine, which needs deployment = \"NAME\" on this fleet (deployments: lab-ds)",
+        ),
+        (
+            "fleet on an unknown deployment, with suggestion",
+            deploy_edit("deployment = \"lab-ds\"", "deployment = \"lab-sd\""),
+            "t.toml:33:14: fleet[0].deployment = \"lab-sd\": no such deployment (deployments: lab-ds); did you mean \"lab-ds\"?",
+        ),
+        (
+            "disk too large",
+            deploy_edit("deployment = \"lab-ds\"", "deployment = \"lab-ds\"\ndisk_gib = 16385"),
+            "t.toml:34:12: fleet[0].disk_gib = 16385: GiB, > 0 (at least one 512-byte sector) and <= 16384 (16 TiB)",
+        ),
+        (
+            "image larger than the disk",
+            deploy_edit("deployment = \"lab-ds\"", "deployment = \"lab-ds\"\ndisk_gib = 2"),
+            "t.toml:26:9: deployment[0].job[0].image = \"xp-sysprep\": the image is 2048 MiB, and fleet \"wks\"'s disk of 2 GiB leaves 1920 MiB for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib",
+        ),
+        (
+            "initial deployment larger than an unknown machine's disk",
+            deploy_edit(
+                "server = \"ds-host\"\n",
+                "server = \"ds-host\"\ninitial_deployment = { kind = \"deploy-image\", image = \"xp-sysprep\" }\n",
+            )
+            .replace("deployment = \"lab-ds\"", "deployment = \"lab-ds\"\nregistered = false\ndisk_gib = 2")
+            .replace(job, ""),
+            "t.toml:18:55: deployment[0].initial_deployment.image = \"xp-sysprep\": the image is 2048 MiB, and fleet \"wks\"'s disk of 2 GiB leaves 1920 MiB for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib",
+        ),
+        (
+            "negative reboot time",
+            deploy_edit("deployment = \"lab-ds\"", "deployment = \"lab-ds\"\nreboot_s = -1"),
+            "t.toml:34:12: fleet[0].reboot_s = -1: seconds, >= 0",
+        ),
+        (
+            "bad boot_order, with suggestion",
+            deploy_edit("deployment = \"lab-ds\"", "deployment = \"lab-ds\"\nboot_order = \"netwrok\""),
+            "t.toml:34:14: fleet[0].boot_order: unknown variant `netwrok`, expected `network` or `disk`; did you mean `network`?",
+        ),
+        (
+            "deployment count on an unmanaged fleet",
+            deploy_append("\n[[expect]]\nfleet = \"plain\"\nimaged = \"all\"\n"),
+            "t.toml:43:10: expect[0].imaged: counts managed machines, and fleet \"plain\" has no deployment key (it runs no agent)",
+        ),
+        (
+            "deployment count larger than the fleet",
+            deploy_append("\n[[expect]]\nfleet = \"wks\"\njobs_succeeded = 5\n"),
+            "t.toml:43:18: expect[0].jobs_succeeded = 5: can never hold, fleet \"wks\" has 4 client(s)",
+        ),
+        (
+            "looping larger than the fleet",
+            deploy_append("\n[[expect]]\nfleet = \"plain\"\nlooping = \">=3\"\n"),
+            "t.toml:43:11: expect[0].looping = \">=3\": can never hold, fleet \"plain\" has 2 client(s)",
+        ),
+        (
+            "deployment count on a finding",
+            deploy_append("\n[[expect]]\nfinding = \"job-refused\"\njobs_refused = 1\n"),
+            "t.toml:43:16: expect[0].jobs_refused: goes with fleet = \"...\", not with finding",
+        ),
+        (
+            "bad finding, with suggestion",
+            deploy_append("\n[[expect]]\nfinding = \"job-refuse\"\n"),
+            "t.toml:42:11: expect[0].finding: unknown variant `job-refuse`, expected one of `boot-loop`, `competing-pxe-servers`, `competing-dhcp-servers`, `duplicate-uuid`, `job-refused`, `wrong-computer`; did you mean `job-refused`?",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, src, want) in &cases {
+        let got = err(src).to_string();
+        if &got != want {
+            failures.push(format!("{what}:\n  got  {got}\n  want {want}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn deployment_errors_carry_the_field_path() {
+    let e = err(&deploy_edit(
+        "image = \"xp-sysprep\"\n\n",
+        "image = \"xp-sysprpe\"\n\n",
+    ));
+    assert_eq!(e.field.as_deref(), Some("deployment[0].job[0].image"));
+    assert_eq!((e.line, e.column), (26, 9));
+    let e = err(&deploy_append("disk_gib = 80\n"));
+    assert_eq!(e.field.as_deref(), Some("fleet[1].disk_gib"));
+    assert_eq!(e.line, 40);
+}
+
+#[test]
+fn an_expectation_about_a_managed_fleet_must_expect_something() {
+    let e = err(&deploy_append("\n[[expect]]\nfleet = \"wks\"\n"));
+    assert_eq!(
+        e.to_string(),
+        "t.toml:42:9: expect[0]: expects nothing about the fleet; add booted, booted_from, error, looping, jobs_succeeded, jobs_failed, jobs_refused, imaged or registered"
+    );
 }

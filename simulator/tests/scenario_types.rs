@@ -6,8 +6,9 @@ use std::net::Ipv4Addr;
 use proptest::prelude::*;
 use pxelab_reference::Mac;
 use pxelab_simulator::scenario::{
-    Count, DelaySpec, Expect, FaultKind, FindingKind, LinkSpec, NbpKind, RefMode, Scenario,
-    ServerRole, UuidMode,
+    BootOrder, BootworksPath, Count, DelaySpec, DeployMode, Deployment, Expect, FaultKind,
+    FindingKind, ImageSpec, JobKindSpec, JobSpec, LinkSpec, MachineSpec, NbpKind, RefMode,
+    Scenario, ServerRole, TransferSpec, UuidMode,
 };
 
 const RICH: &str = r#"
@@ -262,6 +263,12 @@ fn fleets_faults_expects() {
             booted: Some(Count::AtLeast(10)),
             booted_from: Some("lab".into()),
             error: None,
+            jobs_succeeded: None,
+            jobs_failed: None,
+            jobs_refused: None,
+            imaged: None,
+            registered: None,
+            looping: None,
             line: RICH.lines().position(|l| l == "fleet = \"bios\"").unwrap() + 1,
         }
     );
@@ -355,4 +362,417 @@ proptest! {
             prop_assert!(e.column >= 1);
         }
     }
+
+    /// The same for the deployment plane's tables and checks.
+    #[test]
+    fn mutated_deployments_never_panic(at in 0usize..DEPLOY.len(), cut in 0usize..20, insert in "[ -~\\n]{0,12}") {
+        let mut at = at;
+        while !DEPLOY.is_char_boundary(at) { at -= 1; }
+        let end = (at + cut).min(DEPLOY.len());
+        let src = format!("{}{}{}", &DEPLOY[..at], insert, &DEPLOY[end..]);
+        if let Err(e) = Scenario::from_toml(&src, "p.toml") {
+            prop_assert!(e.line >= 1 && e.line <= src.lines().count() + 1, "{e}");
+            prop_assert!(e.column >= 1);
+        }
+    }
+}
+
+/// Every key of the deployment plane, none left at its default.
+const DEPLOY: &str = r#"
+name = "deploy"
+summary = "a Deployment Server, its images and jobs, managed machines"
+
+[[segment]]
+name = "lab"
+subnet = "10.20.0.0/24"
+
+[[server]]
+name = "ds-host"
+segment = "lab"
+address = "10.20.0.5"
+kind = "reference"
+pool = "10.20.0.100-10.20.0.199"
+
+[[server]]
+name = "old-host"
+segment = "lab"
+address = "10.20.0.6"
+kind = "reference"
+mode = "proxy"
+
+[[deployment]]
+name = "lab-ds"
+server = "ds-host"
+mode = "reference"
+max_attempts = 5
+transfer = "multicast"
+multicast = { min_receivers = 4, max_wait_s = 90.5 }
+initial_deployment = { kind = "deploy-image", image = "xp-sysprep" }
+
+[[deployment.image]]
+name = "xp-sysprep"
+size_mib = 2048
+
+[[deployment.image]]
+name = "tiny"
+size_mib = 0.5
+
+[[deployment.job]]
+fleet = "wks"
+kind = "deploy-image"
+image = "xp-sysprep"
+post_name = "WKS-{index}"
+
+[[deployment.job]]
+fleet = "wks"
+kind = "run-script"
+script = "ipconfig /all"
+
+[[deployment.job]]
+fleet = "wks"
+kind = "capture-image"
+image = "wks-golden"
+
+[[deployment.job]]
+fleet = "wks"
+kind = "scripted-install"
+os = "Windows 2000"
+
+[[deployment.job]]
+fleet = "wks"
+kind = "boot-to-production"
+
+[[deployment]]
+name = "ds6"
+server = "old-host"
+mode = "legacy"
+trust_uuid = true
+
+[[fleet]]
+name = "wks"
+segment = "lab"
+count = 4
+profile = "pxe21-bios"
+deployment = "lab-ds"
+registered = false
+share_access = false
+boot_order = "disk"
+bootworks = "pxe"
+disk_gib = 2.3
+os = "Windows XP SP2"
+os_boot_s = 41.5
+reboot_s = 31
+bootworks_boot_s = 16
+
+[[fleet]]
+name = "old"
+segment = "lab"
+count = 2
+profile = "pxe21-bios"
+deployment = "ds6"
+
+[[fleet]]
+name = "plain"
+segment = "lab"
+count = 1
+profile = "ipxe"
+
+[[expect]]
+fleet = "wks"
+jobs_succeeded = "all"
+jobs_failed = 0
+jobs_refused = "none"
+imaged = ">=3"
+registered = "<=4"
+looping = "none"
+
+[[expect]]
+fleet = "plain"
+looping = 0
+
+[[expect]]
+finding = "job-refused"
+
+[[expect]]
+finding = "wrong-computer"
+present = false
+"#;
+
+fn deploy() -> Scenario {
+    Scenario::from_toml(DEPLOY, "deploy.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn line_of(src: &str, needle: &str, nth: usize) -> usize {
+    src.lines()
+        .enumerate()
+        .filter(|(_, l)| *l == needle)
+        .nth(nth)
+        .map(|(i, _)| i + 1)
+        .unwrap_or_else(|| panic!("no {needle:?} #{nth}"))
+}
+
+#[test]
+fn a_deployment_lands_with_every_key() {
+    let s = deploy();
+    assert_eq!(s.deployments.len(), 2);
+    let job_line = |n| line_of(DEPLOY, "[[deployment.job]]", n);
+    assert_eq!(
+        s.deployments[0],
+        Deployment {
+            name: "lab-ds".into(),
+            server: "ds-host".into(),
+            mode: DeployMode::Reference,
+            trust_uuid: false,
+            max_attempts: 5,
+            initial_deployment: Some(JobKindSpec::DeployImage("xp-sysprep".into())),
+            transfer: TransferSpec::Multicast {
+                min_receivers: 4,
+                max_wait_s: 90.5
+            },
+            images: vec![
+                ImageSpec {
+                    name: "xp-sysprep".into(),
+                    size: 2048 * 1_048_576
+                },
+                ImageSpec {
+                    name: "tiny".into(),
+                    size: 524_288
+                },
+            ],
+            jobs: vec![
+                JobSpec {
+                    fleet: "wks".into(),
+                    kind: JobKindSpec::DeployImage("xp-sysprep".into()),
+                    post_name: Some("WKS-{index}".into()),
+                    line: job_line(0),
+                },
+                JobSpec {
+                    fleet: "wks".into(),
+                    kind: JobKindSpec::RunScript("ipconfig /all".into()),
+                    post_name: None,
+                    line: job_line(1),
+                },
+                JobSpec {
+                    fleet: "wks".into(),
+                    kind: JobKindSpec::CaptureImage("wks-golden".into()),
+                    post_name: None,
+                    line: job_line(2),
+                },
+                JobSpec {
+                    fleet: "wks".into(),
+                    kind: JobKindSpec::ScriptedInstall("Windows 2000".into()),
+                    post_name: None,
+                    line: job_line(3),
+                },
+                JobSpec {
+                    fleet: "wks".into(),
+                    kind: JobKindSpec::BootToProduction,
+                    post_name: None,
+                    line: job_line(4),
+                },
+            ],
+        }
+    );
+    // A legacy deployment: UUID trust on, reference-only keys at their defaults.
+    let ds6 = &s.deployments[1];
+    assert_eq!(
+        (ds6.mode, ds6.trust_uuid, ds6.max_attempts, ds6.transfer),
+        (DeployMode::Legacy, true, 3, TransferSpec::Unicast)
+    );
+    assert!(ds6.images.is_empty() && ds6.jobs.is_empty() && ds6.initial_deployment.is_none());
+}
+
+#[test]
+fn a_managed_fleet_lands_with_every_key() {
+    let s = deploy();
+    let wks = s.fleet("wks").unwrap().1;
+    assert_eq!(
+        wks.machine,
+        Some(MachineSpec {
+            deployment: "lab-ds".into(),
+            registered: false,
+            share_access: false,
+            boot_order: BootOrder::Disk,
+            bootworks: BootworksPath::Pxe,
+            // 2.3 GiB = 2469606195.2 bytes, down to whole 512-byte sectors.
+            disk_size: 2_469_605_888,
+            os: Some("Windows XP SP2".into()),
+            os_boot_s: 41.5,
+            reboot_s: 31.0,
+            bootworks_boot_s: 16.0,
+        })
+    );
+    assert_eq!(s.fleet("plain").unwrap().1.machine, None);
+}
+
+#[test]
+fn managed_machine_defaults() {
+    let s = deploy();
+    let old = s.fleet("old").unwrap().1;
+    assert_eq!(
+        old.machine,
+        Some(MachineSpec {
+            deployment: "ds6".into(),
+            registered: true,
+            share_access: true,
+            boot_order: BootOrder::Network,
+            bootworks: BootworksPath::Partition,
+            disk_size: 40 * 1024 * 1024 * 1024,
+            os: None,
+            os_boot_s: 40.0,
+            reboot_s: 30.0,
+            bootworks_boot_s: 15.0,
+        })
+    );
+}
+
+#[test]
+fn deployment_defaults() {
+    let src = DEPLOY.replace(
+        "mode = \"reference\"\nmax_attempts = 5\ntransfer = \"multicast\"\nmulticast = { min_receivers = 4, max_wait_s = 90.5 }\ninitial_deployment = { kind = \"deploy-image\", image = \"xp-sysprep\" }\n",
+        "",
+    );
+    assert_ne!(src, DEPLOY);
+    let s = Scenario::from_toml(&src, "d.toml").unwrap_or_else(|e| panic!("{e}"));
+    let d = &s.deployments[0];
+    assert_eq!(
+        (
+            d.mode,
+            d.trust_uuid,
+            d.max_attempts,
+            d.transfer,
+            &d.initial_deployment
+        ),
+        (
+            DeployMode::Reference,
+            false,
+            3,
+            TransferSpec::Unicast,
+            &None
+        )
+    );
+    // transfer = "multicast" alone: the session defaults.
+    let src = DEPLOY.replace("multicast = { min_receivers = 4, max_wait_s = 90.5 }\n", "");
+    let s = Scenario::from_toml(&src, "d.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.deployments[0].transfer,
+        TransferSpec::Multicast {
+            min_receivers: 1,
+            max_wait_s: 60.0
+        }
+    );
+}
+
+#[test]
+fn deployment_expectations() {
+    let s = deploy();
+    let Expect::Fleet {
+        jobs_succeeded,
+        jobs_failed,
+        jobs_refused,
+        imaged,
+        registered,
+        looping,
+        booted,
+        line,
+        ..
+    } = &s.expects[0]
+    else {
+        panic!("{:?}", s.expects[0])
+    };
+    assert_eq!(
+        (
+            *jobs_succeeded,
+            *jobs_failed,
+            *jobs_refused,
+            *imaged,
+            *registered,
+            *looping,
+            *booted
+        ),
+        (
+            Some(Count::All),
+            Some(Count::Exactly(0)),
+            Some(Count::None),
+            Some(Count::AtLeast(3)),
+            Some(Count::AtMost(4)),
+            Some(Count::None),
+            None
+        )
+    );
+    assert_eq!(*line, line_of(DEPLOY, "fleet = \"wks\"", 5));
+    // `looping` is about any fleet, managed or not.
+    assert!(matches!(
+        &s.expects[1],
+        Expect::Fleet { fleet, looping: Some(Count::Exactly(0)), jobs_succeeded: None, .. } if fleet == "plain"
+    ));
+    assert!(matches!(
+        s.expects[2],
+        Expect::Finding {
+            finding: FindingKind::JobRefused,
+            present: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        s.expects[3],
+        Expect::Finding {
+            finding: FindingKind::WrongComputer,
+            present: false,
+            ..
+        }
+    ));
+}
+
+/// `size_mib` is rounded to whole bytes; `disk_gib` down to whole sectors;
+/// an image fits when it leaves the disk its 128 MiB of hidden partition
+/// and alignment, exactly.
+#[test]
+fn sizes_round_and_images_fit_to_the_byte() {
+    let with = |size_mib: &str, disk_gib: &str| {
+        let src = DEPLOY
+            .replace("size_mib = 2048", &format!("size_mib = {size_mib}"))
+            .replace("disk_gib = 2.3", &format!("disk_gib = {disk_gib}"));
+        Scenario::from_toml(&src, "s.toml")
+    };
+    // 2048 MiB + 128 MiB = 2.125 GiB: fits with nothing to spare.
+    let s = with("2048", "2.125").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.fleet("wks")
+            .unwrap()
+            .1
+            .machine
+            .as_ref()
+            .unwrap()
+            .disk_size,
+        2176 * 1_048_576
+    );
+    // One byte more (rounded from a fraction of a MiB) does not: the initial
+    // deployment of the (unregistered) fleet is checked first, then its job.
+    let e = with("2048.000001", "2.125").unwrap_err();
+    assert_eq!(
+        e.message,
+        "deployment[0].initial_deployment.image = \"xp-sysprep\": the image is 2147483649 bytes, and fleet \"wks\"'s disk of 2176 MiB leaves 2048 MiB for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib"
+    );
+    let src = DEPLOY
+        .replace("size_mib = 2048", "size_mib = 2048.000001")
+        .replace("disk_gib = 2.3", "disk_gib = 2.125")
+        .replace("registered = false\n", "");
+    let e = Scenario::from_toml(&src, "s.toml").unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("deployment[0].job[0].image"),
+        "{e}"
+    );
+    // 1.5e-6 MiB is 1.57 bytes: 2 bytes.
+    let src = DEPLOY.replace("size_mib = 0.5", "size_mib = 0.0000015");
+    let s = Scenario::from_toml(&src, "s.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.deployments[0].images[1].size, 2);
+    // Less than half a byte rounds to nothing: refused.
+    let src = DEPLOY.replace("size_mib = 0.5", "size_mib = 0.0000001");
+    let e = Scenario::from_toml(&src, "s.toml").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("deployment[0].image[1].size_mib"));
+    // A disk smaller than one sector is refused too.
+    let e = with("1", "0.0000000001").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("fleet[0].disk_gib"));
 }

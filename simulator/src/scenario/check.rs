@@ -13,8 +13,8 @@ use toml::Spanned;
 
 use super::error::{Locator, ScenarioError, did_you_mean};
 use super::file::{
-    CountFile, DelayFile, ExpectFile, FaultFile, FileFile, FleetFile, LinkFile, ScenarioFile,
-    SegmentFile, ServerFile,
+    CountFile, DelayFile, DeploymentFile, ExpectFile, FaultFile, FileFile, FleetFile, ImageFile,
+    JobKindFile, JobKindKeys, LinkFile, ScenarioFile, SegmentFile, ServerFile, TransferFile,
 };
 use super::types::*;
 use super::{profile_ids, quirk_from_id, quirk_ids};
@@ -24,12 +24,35 @@ type R<T> = Result<T, ScenarioError>;
 /// A kind-specific server key: its name, where it was given, the kinds it fits.
 type KindKey<'a> = (&'a str, Option<Range<usize>>, &'a [ServerKind]);
 
+/// A job's argument key: its name, its value if given, the job kinds that take
+/// it, an example value.
+type ArgKey<'a> = (
+    &'a str,
+    Option<&'a Spanned<String>>,
+    &'a [JobKindFile],
+    &'a str,
+);
+
 /// Longest allowed run, one virtual day.
 const MAX_DURATION_S: f64 = 86_400.0;
 /// Largest fleet.
 const MAX_COUNT: u32 = 1_000_000;
 /// Largest TFTP file, 256 MiB.
 const MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+/// Bytes in a MiB and a GiB (images are sized in MiB, disks in GiB).
+const MIB: f64 = 1_048_576.0;
+const GIB: f64 = 1_073_741_824.0;
+/// Largest image, 1 TiB in MiB.
+const MAX_IMAGE_MIB: f64 = 1_048_576.0;
+/// Largest disk, 16 TiB in GiB.
+const MAX_DISK_GIB: f64 = 16_384.0;
+/// What a disk loses to the hidden Bootworks partition and partition
+/// alignment before an image can be written to it.
+const DISK_RESERVED: u64 = 128 * 1024 * 1024;
+/// A disk is whole 512-byte sectors.
+const SECTOR: u64 = 512;
+/// Bounds of a reference deployment's `max_attempts`.
+const MAX_ATTEMPTS: u32 = 100;
 
 pub(super) fn check(f: ScenarioFile, loc: &Locator<'_>) -> R<Scenario> {
     let name = f.name.get_ref();
@@ -73,6 +96,7 @@ pub(super) fn check(f: ScenarioFile, loc: &Locator<'_>) -> R<Scenario> {
         segments: &f.segments,
         servers: &f.servers,
         fleets: &f.fleets,
+        deployments: &f.deployments,
     };
     ck.unique_names()?;
     let segments = f
@@ -115,6 +139,11 @@ pub(super) fn check(f: ScenarioFile, loc: &Locator<'_>) -> R<Scenario> {
         .enumerate()
         .map(|(i, x)| ck.fault(i, x))
         .collect::<R<Vec<_>>>()?;
+    let mut deployments: Vec<Deployment> = Vec::new();
+    for (i, d) in f.deployments.iter().enumerate() {
+        let dep = ck.deployment(i, d, &fleets, &deployments)?;
+        deployments.push(dep);
+    }
     let expects = f
         .expects
         .iter()
@@ -123,7 +152,7 @@ pub(super) fn check(f: ScenarioFile, loc: &Locator<'_>) -> R<Scenario> {
         .collect::<R<Vec<_>>>()?;
 
     Ok(Scenario {
-        deployments: Vec::new(),
+        deployments,
         name: name.clone(),
         summary: summary.clone(),
         description: f.description,
@@ -143,6 +172,7 @@ struct Checker<'a> {
     segments: &'a [SegmentFile],
     servers: &'a [ServerFile],
     fleets: &'a [FleetFile],
+    deployments: &'a [DeploymentFile],
 }
 
 /// `"a, b, c"`, or `"none"` for an empty list.
@@ -176,6 +206,9 @@ impl Checker<'_> {
     }
     fn fleet_names(&self) -> impl Iterator<Item = &str> + Clone {
         self.fleets.iter().map(|s| s.name.get_ref().as_str())
+    }
+    fn deployment_names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.deployments.iter().map(|s| s.name.get_ref().as_str())
     }
 
     /// Segment names are unique; server and fleet names share one namespace (a
@@ -496,8 +529,9 @@ impl Checker<'_> {
             None => None,
             Some(p) => Some(self.mac_prefix(p, &format!("{path}.mac_prefix"))?),
         };
+        let machine = self.machine(&path, f)?;
         let fleet = Fleet {
-            machine: None,
+            machine,
             name: f.name.get_ref().clone(),
             segment: f.segment.get_ref().clone(),
             count,
@@ -1097,15 +1131,38 @@ impl Checker<'_> {
                         ": goes with finding = \"...\", not with fleet",
                     ));
                 }
-                let size = fleets
-                    .iter()
-                    .find(|f| &f.name == fleet.get_ref())
-                    .map_or(0, |f| f.count);
-                let booted = e
-                    .booted
-                    .as_ref()
-                    .map(|b| self.count(b, &p("booted"), fleet.get_ref(), size))
-                    .transpose()?;
+                let spec = fleets.iter().find(|f| &f.name == fleet.get_ref());
+                let size = spec.map_or(0, |f| f.count);
+                let managed = spec.is_some_and(|f| f.machine.is_some());
+                let count = |v: &Option<Spanned<CountFile>>, key: &str| {
+                    v.as_ref()
+                        .map(|b| self.count(b, &p(key), fleet.get_ref(), size))
+                        .transpose()
+                };
+                // Jobs, images and registrations exist only where agents talk
+                // to a Deployment Server.
+                let managed_count = |v: &Option<Spanned<CountFile>>, key: &str| {
+                    if let Some(x) = v
+                        && !managed
+                    {
+                        return Err(self.err(
+                            x.span(),
+                            &p(key),
+                            format_args!(
+                                ": counts managed machines, and fleet {:?} has no deployment key (it runs no agent)",
+                                fleet.get_ref()
+                            ),
+                        ));
+                    }
+                    count(v, key)
+                };
+                let booted = count(&e.booted, "booted")?;
+                let jobs_succeeded = managed_count(&e.jobs_succeeded, "jobs_succeeded")?;
+                let jobs_failed = managed_count(&e.jobs_failed, "jobs_failed")?;
+                let jobs_refused = managed_count(&e.jobs_refused, "jobs_refused")?;
+                let imaged = managed_count(&e.imaged, "imaged")?;
+                let registered = managed_count(&e.registered, "registered")?;
+                let looping = count(&e.looping, "looping")?;
                 if let Some(b) = &e.booted_from {
                     self.server_ref(b, &p("booted_from"))?;
                 }
@@ -1127,20 +1184,38 @@ impl Checker<'_> {
                         ));
                     }
                 }
-                if e.booted.is_none() && e.booted_from.is_none() && e.error.is_none() {
+                if e.booted.is_none()
+                    && e.booted_from.is_none()
+                    && e.error.is_none()
+                    && e.looping.is_none()
+                    && [
+                        &jobs_succeeded,
+                        &jobs_failed,
+                        &jobs_refused,
+                        &imaged,
+                        &registered,
+                    ]
+                    .iter()
+                    .all(|c| c.is_none())
+                {
+                    let keys = if managed {
+                        "booted, booted_from, error, looping, jobs_succeeded, jobs_failed, jobs_refused, imaged or registered"
+                    } else {
+                        "booted, booted_from, error or looping"
+                    };
                     return Err(self.err(
                         fleet.span(),
                         &path,
-                        ": expects nothing about the fleet; add booted, booted_from or error",
+                        format_args!(": expects nothing about the fleet; add {keys}"),
                     ));
                 }
                 Ok(Expect::Fleet {
-                    jobs_succeeded: None,
-                    jobs_failed: None,
-                    jobs_refused: None,
-                    imaged: None,
-                    registered: None,
-                    looping: None,
+                    jobs_succeeded,
+                    jobs_failed,
+                    jobs_refused,
+                    imaged,
+                    registered,
+                    looping,
                     fleet: fleet.get_ref().clone(),
                     booted,
                     booted_from: e.booted_from.as_ref().map(|b| b.get_ref().clone()),
@@ -1149,11 +1224,7 @@ impl Checker<'_> {
                 })
             }
             (None, Some(finding)) => {
-                let fleet_only = [
-                    ("booted", e.booted.as_ref().map(|x| x.span())),
-                    ("booted_from", e.booted_from.as_ref().map(|x| x.span())),
-                    ("error", e.error.as_ref().map(|x| x.span())),
-                ];
+                let fleet_only = fleet_keys(e);
                 for (key, sp) in fleet_only {
                     if let Some(sp) = sp {
                         return Err(self.err(
@@ -1175,20 +1246,16 @@ impl Checker<'_> {
                 ": an [[expect]] is about a fleet or a finding, not both; split it in two",
             )),
             (None, None) => {
-                let first = [
-                    e.booted.as_ref().map(|x| x.span()),
-                    e.booted_from.as_ref().map(|x| x.span()),
-                    e.error.as_ref().map(|x| x.span()),
-                    e.present.as_ref().map(|x| x.span()),
-                ]
-                .into_iter()
-                .flatten()
-                .next()
-                .unwrap_or(0..0);
+                let first = fleet_keys(e)
+                    .into_iter()
+                    .filter_map(|(_, sp)| sp)
+                    .chain(e.present.as_ref().map(|x| x.span()))
+                    .min_by_key(|sp| sp.start)
+                    .unwrap_or(0..0);
                 Err(self.err(
                     first,
                     &path,
-                    ": needs fleet = \"NAME\" (with booted, booted_from, error) or finding = \"KIND\"",
+                    ": needs fleet = \"NAME\" (with booted, booted_from, error, looping, or a managed fleet's jobs_*, imaged, registered) or finding = \"KIND\"",
                 ))
             }
         }
@@ -1232,6 +1299,494 @@ impl Checker<'_> {
             ));
         }
         Ok(count)
+    }
+}
+
+/// The deployment plane: managed machines, `[[deployment]]` and its images
+/// and jobs.
+impl Checker<'_> {
+    /// Seconds >= 0 with a default when absent.
+    fn seconds_or(&self, v: &Option<Spanned<f64>>, path: &str, default: f64) -> R<f64> {
+        match v {
+            None => Ok(default),
+            Some(_) => self.seconds(v, path, false),
+        }
+    }
+
+    /// The computer around a fleet's NICs. Its keys mean nothing without a
+    /// Deployment Server whose agents they run, so each one needs `deployment`.
+    fn machine(&self, path: &str, f: &FleetFile) -> R<Option<MachineSpec>> {
+        let p = |k: &str| format!("{path}.{k}");
+        let Some(dep) = &f.deployment else {
+            return match f.machine_keys().first() {
+                Some((key, sp)) => Err(self.err(
+                    sp.clone(),
+                    &p(key),
+                    format_args!(
+                        ": describes a managed machine, which needs deployment = \"NAME\" on this fleet (deployments: {})",
+                        list(self.deployment_names())
+                    ),
+                )),
+                None => Ok(None),
+            };
+        };
+        self.name_ref(
+            dep,
+            &p("deployment"),
+            ("deployment", "deployments"),
+            self.deployment_names(),
+            ("server", self.server_names()),
+        )?;
+        let disk_size = match &f.disk_gib {
+            None => 40 * GIB as u64,
+            Some(x) => {
+                let gib = *x.get_ref();
+                let bytes = gib * GIB;
+                // Whole sectors only: a disk has no partial sector.
+                let size = if gib.is_finite() && gib > 0.0 && gib <= MAX_DISK_GIB {
+                    (bytes as u64) / SECTOR * SECTOR
+                } else {
+                    0
+                };
+                if size == 0 {
+                    return Err(self.err(
+                        x.span(),
+                        &p("disk_gib"),
+                        format_args!(
+                            " = {gib}: GiB, > 0 (at least one 512-byte sector) and <= {MAX_DISK_GIB} (16 TiB)"
+                        ),
+                    ));
+                }
+                size
+            }
+        };
+        let os = match &f.os {
+            None => None,
+            Some(x) if x.get_ref().trim().is_empty() => {
+                return Err(self.err(
+                    x.span(),
+                    &p("os"),
+                    ": must not be empty; leave os out for a blank disk",
+                ));
+            }
+            Some(x) => Some(x.get_ref().clone()),
+        };
+        Ok(Some(MachineSpec {
+            deployment: dep.get_ref().clone(),
+            registered: f.registered.as_ref().is_none_or(|x| *x.get_ref()),
+            share_access: f.share_access.as_ref().is_none_or(|x| *x.get_ref()),
+            boot_order: f
+                .boot_order
+                .as_ref()
+                .map_or_else(BootOrder::default, |x| *x.get_ref()),
+            bootworks: f
+                .bootworks
+                .as_ref()
+                .map_or_else(BootworksPath::default, |x| *x.get_ref()),
+            disk_size,
+            os,
+            os_boot_s: self.seconds_or(&f.os_boot_s, &p("os_boot_s"), 40.0)?,
+            reboot_s: self.seconds_or(&f.reboot_s, &p("reboot_s"), 30.0)?,
+            bootworks_boot_s: self.seconds_or(&f.bootworks_boot_s, &p("bootworks_boot_s"), 15.0)?,
+        }))
+    }
+
+    fn deployment(
+        &self,
+        i: usize,
+        d: &DeploymentFile,
+        fleets: &[Fleet],
+        before: &[Deployment],
+    ) -> R<Deployment> {
+        let path = format!("deployment[{i}]");
+        let p = |k: &str| format!("{path}.{k}");
+        let name = d.name.get_ref();
+        self.name_ok(&d.name, &p("name"))?;
+        if let Some(k) = before.iter().position(|o| &o.name == name) {
+            return Err(self.err(
+                d.name.span(),
+                &p("name"),
+                format_args!(
+                    " = {name:?}: already the name of deployment[{k}] (line {})",
+                    self.loc.line(self.deployments[k].name.span().start)
+                ),
+            ));
+        }
+        self.server_ref(&d.server, &p("server"))?;
+
+        let mode = d
+            .mode
+            .as_ref()
+            .map_or_else(DeployMode::default, |m| *m.get_ref());
+        let mode_id = match mode {
+            DeployMode::Reference => "reference",
+            DeployMode::Legacy => "legacy",
+        };
+        if let Some(x) = &d.trust_uuid
+            && mode != DeployMode::Legacy
+        {
+            return Err(self.err(
+                x.span(),
+                &p("trust_uuid"),
+                format_args!(
+                    ": applies to mode = \"legacy\" only (Deployment Server 6.x matched computers by SMBIOS UUID), and this deployment is mode = \"{mode_id}\""
+                ),
+            ));
+        }
+        let max_attempts = match &d.max_attempts {
+            None => 3,
+            Some(x) if mode != DeployMode::Reference => {
+                return Err(self.err(
+                    x.span(),
+                    &p("max_attempts"),
+                    format_args!(
+                        ": applies to mode = \"reference\" only, and this deployment is mode = \"{mode_id}\""
+                    ),
+                ));
+            }
+            Some(x) if (1..=MAX_ATTEMPTS).contains(x.get_ref()) => *x.get_ref(),
+            Some(x) => {
+                return Err(self.err(
+                    x.span(),
+                    &p("max_attempts"),
+                    format_args!(" = {}: from 1 to {MAX_ATTEMPTS}", x.get_ref()),
+                ));
+            }
+        };
+        let transfer = self.transfer(d, &path)?;
+
+        let mut images: Vec<ImageSpec> = Vec::new();
+        for (j, img) in d.images.iter().enumerate() {
+            images.push(self.image(img, &format!("{path}.image[{j}]"), &d.images[..j])?);
+        }
+        let unregistered: Vec<&Fleet> = fleets
+            .iter()
+            .filter(|f| {
+                f.machine
+                    .as_ref()
+                    .is_some_and(|m| &m.deployment == name && !m.registered)
+            })
+            .collect();
+        let initial_deployment = match &d.initial_deployment {
+            None => None,
+            Some(init) => {
+                let ipath = p("initial_deployment");
+                let keys = init.get_ref().kind_keys();
+                let kind = self.job_kind(&keys, &ipath, name, &d.images, &images)?;
+                // Only machines the server does not know get it.
+                for f in &unregistered {
+                    self.image_fits(&kind, &keys, &ipath, f, &images)?;
+                }
+                Some(kind)
+            }
+        };
+
+        let mut jobs = Vec::new();
+        for (j, job) in d.jobs.iter().enumerate() {
+            let jpath = format!("{path}.job[{j}]");
+            let jf = job.get_ref();
+            let fpath = format!("{jpath}.fleet");
+            self.fleet_ref(&jf.fleet, &fpath)?;
+            let fleet = fleets
+                .iter()
+                .find(|f| &f.name == jf.fleet.get_ref())
+                .ok_or_else(|| self.err(jf.fleet.span(), &fpath, ": no such fleet"))?;
+            match &fleet.machine {
+                Some(m) if &m.deployment == name => {}
+                other => {
+                    let why = match other {
+                        Some(m) => format!(
+                            "uses deployment {:?}, so its agents never talk to this one",
+                            m.deployment
+                        ),
+                        None => "has no deployment key, so it runs no agent".to_string(),
+                    };
+                    return Err(self.err(
+                        jf.fleet.span(),
+                        &fpath,
+                        format_args!(
+                            " = {:?}: that fleet {why}; set deployment = {name:?} on the fleet, or schedule the job on the deployment it uses",
+                            jf.fleet.get_ref()
+                        ),
+                    ));
+                }
+            }
+            let keys = jf.kind_keys();
+            let kind = self.job_kind(&keys, &jpath, name, &d.images, &images)?;
+            self.image_fits(&kind, &keys, &jpath, fleet, &images)?;
+            let post_name = match &jf.post_name {
+                None => None,
+                Some(x) if x.get_ref().trim().is_empty() => {
+                    return Err(self.err(
+                        x.span(),
+                        &format!("{jpath}.post_name"),
+                        ": must not be empty; leave it out to keep the machine's name",
+                    ));
+                }
+                Some(x) => Some(x.get_ref().clone()),
+            };
+            jobs.push(JobSpec {
+                fleet: fleet.name.clone(),
+                kind,
+                post_name,
+                line: self.loc.line(job.span().start),
+            });
+        }
+
+        Ok(Deployment {
+            name: name.clone(),
+            server: d.server.get_ref().clone(),
+            mode,
+            trust_uuid: d.trust_uuid.as_ref().is_some_and(|x| *x.get_ref()),
+            max_attempts,
+            initial_deployment,
+            transfer,
+            images,
+            jobs,
+        })
+    }
+
+    fn transfer(&self, d: &DeploymentFile, path: &str) -> R<TransferSpec> {
+        let p = |k: &str| format!("{path}.{k}");
+        let kind = d
+            .transfer
+            .as_ref()
+            .map_or(TransferFile::Unicast, |t| *t.get_ref());
+        match (kind, &d.multicast) {
+            (TransferFile::Unicast, None) => Ok(TransferSpec::Unicast),
+            (TransferFile::Unicast, Some(m)) => Err(self.err(
+                m.span(),
+                &p("multicast"),
+                ": applies to transfer = \"multicast\" only, and this deployment's transfer is \"unicast\"",
+            )),
+            (TransferFile::Multicast, m) => {
+                let m = m.as_ref().map(Spanned::get_ref);
+                let min_receivers = match m.and_then(|m| m.min_receivers.as_ref()) {
+                    None => 1,
+                    Some(x) if *x.get_ref() >= 1 => *x.get_ref(),
+                    Some(x) => {
+                        return Err(self.err(
+                            x.span(),
+                            &p("multicast.min_receivers"),
+                            format_args!(" = {}: at least 1 receiver", x.get_ref()),
+                        ));
+                    }
+                };
+                let max_wait_s = match m.and_then(|m| m.max_wait_s.as_ref()) {
+                    None => 60.0,
+                    Some(x) => {
+                        let v = *x.get_ref();
+                        if !(v.is_finite() && v > 0.0 && v <= MAX_DURATION_S) {
+                            return Err(self.err(
+                                x.span(),
+                                &p("multicast.max_wait_s"),
+                                format_args!(" = {v}: seconds, > 0 and <= {MAX_DURATION_S}"),
+                            ));
+                        }
+                        v
+                    }
+                };
+                Ok(TransferSpec::Multicast {
+                    min_receivers,
+                    max_wait_s,
+                })
+            }
+        }
+    }
+
+    fn image(&self, img: &ImageFile, path: &str, before: &[ImageFile]) -> R<ImageSpec> {
+        let name = img.name.get_ref();
+        let npath = format!("{path}.name");
+        self.name_ok(&img.name, &npath)?;
+        if let Some(o) = before.iter().find(|o| o.name.get_ref() == name) {
+            return Err(self.err(
+                img.name.span(),
+                &npath,
+                format_args!(
+                    " = {name:?}: already an image of this deployment (line {})",
+                    self.loc.line(o.name.span().start)
+                ),
+            ));
+        }
+        let mib = *img.size_mib.get_ref();
+        let size = if mib.is_finite() && mib > 0.0 && mib <= MAX_IMAGE_MIB {
+            (mib * MIB).round() as u64
+        } else {
+            0
+        };
+        if size == 0 {
+            return Err(self.err(
+                img.size_mib.span(),
+                &format!("{path}.size_mib"),
+                format_args!(
+                    " = {mib}: MiB, > 0 and <= {MAX_IMAGE_MIB} (1 TiB); fractions are fine (0.5 is 512 KiB)"
+                ),
+            ));
+        }
+        Ok(ImageSpec {
+            name: name.clone(),
+            size,
+        })
+    }
+
+    /// A job's kind and its argument, for `[[deployment.job]]` and
+    /// `initial_deployment` alike: the argument key of the kind is required,
+    /// the others are refused, and images are checked against the store.
+    fn job_kind(
+        &self,
+        k: &JobKindKeys<'_>,
+        path: &str,
+        deployment: &str,
+        store: &[ImageFile],
+        images: &[ImageSpec],
+    ) -> R<JobKindSpec> {
+        use JobKindFile::*;
+        let kind = *k.kind.get_ref();
+        let p = |key: &str| format!("{path}.{key}");
+        let args: [ArgKey<'_>; 3] = [
+            ("image", k.image, &[DeployImage, CaptureImage], "xp-sysprep"),
+            ("os", k.os, &[ScriptedInstall], "Windows XP SP2"),
+            ("script", k.script, &[RunScript], "ipconfig /all"),
+        ];
+        let mut arg = None;
+        for (key, given, kinds, eg) in args {
+            match given {
+                Some(v) if !kinds.contains(&kind) => {
+                    return Err(self.err(
+                        v.span(),
+                        &p(key),
+                        format_args!(
+                            ": {key} applies to kind {} only, and kind = \"{}\" here",
+                            list(kinds.iter().map(|k| k.id())),
+                            kind.id()
+                        ),
+                    ));
+                }
+                Some(v) if v.get_ref().trim().is_empty() => {
+                    return Err(self.err(v.span(), &p(key), ": must not be empty"));
+                }
+                Some(v) => arg = Some(v),
+                None if kinds.contains(&kind) => {
+                    return Err(self.err(
+                        k.kind.span(),
+                        &p(key),
+                        format_args!(
+                            ": missing: kind = \"{}\" needs {key}, e.g. {key} = \"{eg}\"",
+                            kind.id()
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        let text = || arg.map(|a| a.get_ref().clone()).unwrap_or_default();
+        let image_names = || images.iter().map(|i| i.name.as_str());
+        Ok(match kind {
+            DeployImage => {
+                let name = text();
+                if !images.iter().any(|i| i.name == name) {
+                    return Err(self.err(
+                        arg.map_or(k.kind.span(), Spanned::span),
+                        &p("image"),
+                        format_args!(
+                            " = {name:?}: no such image in deployment {deployment:?} (images: {}){}",
+                            list(image_names()),
+                            did_you_mean(&name, image_names())
+                        ),
+                    ));
+                }
+                JobKindSpec::DeployImage(name)
+            }
+            CaptureImage => {
+                let name = text();
+                if let Some(at) = arg {
+                    self.name_ok(at, &p("image"))?;
+                }
+                if images.iter().any(|i| i.name == name) {
+                    let at = store
+                        .iter()
+                        .find(|i| i.name.get_ref() == &name)
+                        .map_or_else(String::new, |i| {
+                            format!(" (line {})", self.loc.line(i.name.span().start))
+                        });
+                    return Err(self.err(
+                        arg.map_or(k.kind.span(), Spanned::span),
+                        &p("image"),
+                        format_args!(
+                            " = {name:?}: already in the store{at}; a capture makes a new image, give it a name the store lacks"
+                        ),
+                    ));
+                }
+                JobKindSpec::CaptureImage(name)
+            }
+            ScriptedInstall => JobKindSpec::ScriptedInstall(text()),
+            RunScript => JobKindSpec::RunScript(text()),
+            BootToProduction => JobKindSpec::BootToProduction,
+        })
+    }
+
+    /// An image written to a machine's disk must fit beside the hidden
+    /// Bootworks partition (and alignment): the disk minus [`DISK_RESERVED`].
+    fn image_fits(
+        &self,
+        kind: &JobKindSpec,
+        k: &JobKindKeys<'_>,
+        path: &str,
+        fleet: &Fleet,
+        images: &[ImageSpec],
+    ) -> R<()> {
+        let (JobKindSpec::DeployImage(name), Some(at), Some(m)) = (kind, k.image, &fleet.machine)
+        else {
+            return Ok(());
+        };
+        let Some(img) = images.iter().find(|i| &i.name == name) else {
+            return Ok(());
+        };
+        let room = m.disk_size.saturating_sub(DISK_RESERVED);
+        if img.size > room {
+            return Err(self.err(
+                at.span(),
+                &format!("{path}.image"),
+                format_args!(
+                    " = {name:?}: the image is {}, and fleet {:?}'s disk of {} leaves {} for it (128 MiB go to the hidden partition and alignment); give the fleet a larger disk_gib",
+                    bytes(img.size, false),
+                    fleet.name,
+                    bytes(m.disk_size, true),
+                    bytes(room, false)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The keys of an `[[expect]]` that are about a fleet, with where they were given.
+fn fleet_keys(e: &ExpectFile) -> [(&'static str, Option<Range<usize>>); 9] {
+    let counts = |v: &Option<Spanned<CountFile>>| v.as_ref().map(Spanned::span);
+    [
+        ("booted", counts(&e.booted)),
+        ("booted_from", e.booted_from.as_ref().map(Spanned::span)),
+        ("error", e.error.as_ref().map(Spanned::span)),
+        ("jobs_succeeded", counts(&e.jobs_succeeded)),
+        ("jobs_failed", counts(&e.jobs_failed)),
+        ("jobs_refused", counts(&e.jobs_refused)),
+        ("imaged", counts(&e.imaged)),
+        ("registered", counts(&e.registered)),
+        ("looping", counts(&e.looping)),
+    ]
+}
+
+/// A size in the unit the file gives it in (GiB for disks, MiB for images)
+/// where it is a whole number of them, else in the next unit down.
+fn bytes(n: u64, gib: bool) -> String {
+    const MIB_U: u64 = 1 << 20;
+    const GIB_U: u64 = 1 << 30;
+    if gib && n > 0 && n.is_multiple_of(GIB_U) {
+        format!("{} GiB", n / GIB_U)
+    } else if n > 0 && n.is_multiple_of(MIB_U) {
+        format!("{} MiB", n / MIB_U)
+    } else {
+        format!("{n} bytes")
     }
 }
 

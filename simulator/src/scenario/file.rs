@@ -16,7 +16,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
 
-use super::types::{FaultKind, FindingKind, NbpKind, RefMode, ServerKind, UuidMode};
+use super::types::{
+    BootOrder, BootworksPath, DeployMode, FaultKind, FindingKind, NbpKind, RefMode, ServerKind,
+    UuidMode,
+};
 
 /// A pxelab simulator scenario: segments, the servers on them, the fleets that
 /// boot, faults, and what the run must show.
@@ -55,6 +58,9 @@ pub(crate) struct ScenarioFile {
     /// Expectations about the outcome.
     #[serde(default, rename = "expect")]
     pub expects: Vec<ExpectFile>,
+    /// Deployment Servers (agent protocol, TCP 402), each on a server's host.
+    #[serde(default, rename = "deployment")]
+    pub deployments: Vec<DeploymentFile>,
 }
 
 fn default_seed() -> u64 {
@@ -307,10 +313,19 @@ pub(crate) struct FileFile {
     pub size: Spanned<u64>,
 }
 
-/// One `[[fleet]]`: identical PXE clients.
+/// One `[[fleet]]`: identical PXE clients; with `deployment`, managed
+/// computers around them.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Fleet")]
+#[schemars(
+    rename = "Fleet",
+    extend("dependentRequired" = {
+        "registered": ["deployment"], "share_access": ["deployment"],
+        "boot_order": ["deployment"], "bootworks": ["deployment"],
+        "disk_gib": ["deployment"], "os": ["deployment"], "os_boot_s": ["deployment"],
+        "reboot_s": ["deployment"], "bootworks_boot_s": ["deployment"]
+    })
+)]
 pub(crate) struct FleetFile {
     /// Unique among servers and fleets.
     #[schemars(with = "String")]
@@ -354,6 +369,322 @@ pub(crate) struct FleetFile {
     /// Per-port override of the segment's link.
     #[serde(default)]
     pub link: Option<LinkFile>,
+    /// The `[[deployment]]` whose agents these machines run: makes the fleet
+    /// managed computers. `registered`, `share_access`, `boot_order`,
+    /// `bootworks`, `disk_gib`, `os`, `os_boot_s`, `reboot_s` and
+    /// `bootworks_boot_s` require it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub deployment: Option<Spanned<String>>,
+    /// Known to the Deployment Server at the start; false: only initial
+    /// deployment can add it.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    pub registered: Option<Spanned<bool>>,
+    /// Its Bootworks may map the image share.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    pub share_access: Option<Spanned<bool>>,
+    /// What the BIOS tries first: `network` (PXE) or `disk` (the MBR).
+    #[serde(default)]
+    #[schemars(with = "Option<BootOrder>", extend("default" = "network"))]
+    pub boot_order: Option<Spanned<BootOrder>>,
+    /// How the machine reaches Bootworks: `partition` (hidden, via the MBR boot
+    /// flag), `pxe` or `none`.
+    #[serde(default)]
+    #[schemars(with = "Option<BootworksPath>", extend("default" = "partition"))]
+    pub bootworks: Option<Spanned<BootworksPath>>,
+    /// Disk size in GiB, > 0 and <= 16384 (16 TiB); may be fractional.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<f64>",
+        range(max = 16384),
+        extend("exclusiveMinimum" = 0, "default" = 40)
+    )]
+    pub disk_gib: Option<Spanned<f64>>,
+    /// The installed OS, which runs AClient; absent: a blank disk.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub os: Option<Spanned<String>>,
+    /// Seconds from the boot loader to AClient's check-in.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0), extend("default" = 40))]
+    pub os_boot_s: Option<Spanned<f64>>,
+    /// Seconds of shutdown and POST before the boot device is tried.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0), extend("default" = 30))]
+    pub reboot_s: Option<Spanned<f64>>,
+    /// Seconds from the partition's boot sector to Bootworks connecting.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0), extend("default" = 15))]
+    pub bootworks_boot_s: Option<Spanned<f64>>,
+}
+
+impl FleetFile {
+    /// The managed-machine keys given, with where, in file order (each needs
+    /// `deployment`).
+    pub fn machine_keys(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        let mut keys: Vec<(&'static str, std::ops::Range<usize>)> = [
+            ("registered", self.registered.as_ref().map(Spanned::span)),
+            (
+                "share_access",
+                self.share_access.as_ref().map(Spanned::span),
+            ),
+            ("boot_order", self.boot_order.as_ref().map(Spanned::span)),
+            ("bootworks", self.bootworks.as_ref().map(Spanned::span)),
+            ("disk_gib", self.disk_gib.as_ref().map(Spanned::span)),
+            ("os", self.os.as_ref().map(Spanned::span)),
+            ("os_boot_s", self.os_boot_s.as_ref().map(Spanned::span)),
+            ("reboot_s", self.reboot_s.as_ref().map(Spanned::span)),
+            (
+                "bootworks_boot_s",
+                self.bootworks_boot_s.as_ref().map(Spanned::span),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, sp)| sp.map(|sp| (k, sp)))
+        .collect();
+        keys.sort_by_key(|(_, sp)| sp.start);
+        keys
+    }
+}
+
+/// One `[[deployment]]`: a Deployment Server on the host of a `[[server]]`.
+/// `trust_uuid` is for `mode = "legacy"` only, `max_attempts` for
+/// `"reference"` only, `multicast` for `transfer = "multicast"` only.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Deployment",
+    extend("allOf" = [
+        {
+            "if": { "properties": { "mode": { "const": "legacy" } }, "required": ["mode"] },
+            "then": { "not": { "required": ["max_attempts"] } },
+            "else": { "not": { "required": ["trust_uuid"] } }
+        },
+        {
+            "if": { "properties": { "transfer": { "const": "multicast" } }, "required": ["transfer"] },
+            "else": { "not": { "required": ["multicast"] } }
+        }
+    ])
+)]
+pub(crate) struct DeploymentFile {
+    /// Unique among deployments.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The `[[server]]` whose host (address, switch port) it runs on.
+    #[schemars(with = "String")]
+    pub server: Spanned<String>,
+    /// `reference` (pxelab's) or `legacy` (Deployment Server 6.x as the seeds
+    /// tell it).
+    #[serde(default)]
+    #[schemars(with = "Option<DeployMode>", extend("default" = "reference"))]
+    pub mode: Option<Spanned<DeployMode>>,
+    /// Legacy only: match computers by SMBIOS UUID before MAC (Altiris).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub trust_uuid: Option<Spanned<bool>>,
+    /// Reference only, 1..=100: failed attempts before a job fails for good.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100), extend("default" = 3))]
+    pub max_attempts: Option<Spanned<u32>>,
+    /// `unicast` (each Bootworks pulls its image) or `multicast` (one sender).
+    #[serde(default)]
+    #[schemars(with = "Option<TransferFile>", extend("default" = "unicast"))]
+    pub transfer: Option<Spanned<TransferFile>>,
+    /// Multicast sessions; only with `transfer = "multicast"`.
+    #[serde(default)]
+    #[schemars(with = "Option<MulticastFile>")]
+    pub multicast: Option<Spanned<MulticastFile>>,
+    /// What an unknown machine that PXE-boots into Bootworks gets.
+    #[serde(default)]
+    #[schemars(with = "Option<InitialDeploymentFile>")]
+    pub initial_deployment: Option<Spanned<InitialDeploymentFile>>,
+    /// The image store.
+    #[serde(default, rename = "image")]
+    pub images: Vec<ImageFile>,
+    /// Jobs scheduled at the start, one per machine of the fleet.
+    #[serde(default, rename = "job")]
+    #[schemars(with = "Vec<JobFile>")]
+    pub jobs: Vec<Spanned<JobFile>>,
+}
+
+/// How a deployment moves images (`transfer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "Transfer")]
+pub(crate) enum TransferFile {
+    /// Each Bootworks pulls its image from the server over TCP.
+    Unicast,
+    /// One sender, many receivers (udpcast style).
+    Multicast,
+}
+
+/// `multicast = { min_receivers, max_wait_s }`: when a multicast session
+/// starts sending.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Multicast")]
+pub(crate) struct MulticastFile {
+    /// A session starts once this many receivers joined, >= 1.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1), extend("default" = 1))]
+    pub min_receivers: Option<Spanned<u32>>,
+    /// Or, with fewer, this many seconds after the first receiver joined, > 0.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", extend("exclusiveMinimum" = 0, "default" = 60))]
+    pub max_wait_s: Option<Spanned<f64>>,
+}
+
+/// One `[[deployment.image]]`: its bytes come from the seed and the name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Image")]
+pub(crate) struct ImageFile {
+    /// Unique within the deployment.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// Size in MiB, > 0 and <= 1048576 (1 TiB); may be fractional (0.5).
+    #[schemars(with = "f64", range(max = 1048576), extend("exclusiveMinimum" = 0))]
+    pub size_mib: Spanned<f64>,
+}
+
+/// A job's `kind` as written; its argument is a key of its own (`image`,
+/// `os`, `script`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "JobKind")]
+pub(crate) enum JobKindFile {
+    /// Write an image of the deployment to the disk (`image`).
+    DeployImage,
+    /// Read the disk into a new image (`image`, a name not in the store).
+    CaptureImage,
+    /// Install an OS from its setup (`os`).
+    ScriptedInstall,
+    /// Run a script in the installed OS (`script`).
+    RunScript,
+    /// Boot the installed OS.
+    BootToProduction,
+}
+
+impl JobKindFile {
+    /// The id used in the file.
+    pub fn id(self) -> &'static str {
+        match self {
+            JobKindFile::DeployImage => "deploy-image",
+            JobKindFile::CaptureImage => "capture-image",
+            JobKindFile::ScriptedInstall => "scripted-install",
+            JobKindFile::RunScript => "run-script",
+            JobKindFile::BootToProduction => "boot-to-production",
+        }
+    }
+}
+
+/// The schema of "kind + argument", shared by jobs and `initial_deployment`.
+fn job_kind_rules() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "if": { "properties": { "kind": { "enum": ["deploy-image", "capture-image"] } }, "required": ["kind"] },
+            "then": { "required": ["image"] },
+            "else": { "not": { "required": ["image"] } }
+        },
+        {
+            "if": { "properties": { "kind": { "const": "scripted-install" } }, "required": ["kind"] },
+            "then": { "required": ["os"] },
+            "else": { "not": { "required": ["os"] } }
+        },
+        {
+            "if": { "properties": { "kind": { "const": "run-script" } }, "required": ["kind"] },
+            "then": { "required": ["script"] },
+            "else": { "not": { "required": ["script"] } }
+        }
+    ])
+}
+
+/// A job kind and its argument keys, wherever they were written (a
+/// `[[deployment.job]]` or `initial_deployment`): one parser checks both.
+pub(crate) struct JobKindKeys<'a> {
+    pub kind: &'a Spanned<JobKindFile>,
+    pub image: Option<&'a Spanned<String>>,
+    pub os: Option<&'a Spanned<String>>,
+    pub script: Option<&'a Spanned<String>>,
+}
+
+/// One `[[deployment.job]]`: scheduled when the run starts, one job for
+/// every machine of `fleet`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Job", extend("allOf" = job_kind_rules()))]
+pub(crate) struct JobFile {
+    /// A fleet whose `deployment` is this deployment; each machine gets the job.
+    #[schemars(with = "String")]
+    pub fleet: Spanned<String>,
+    /// `deploy-image`, `capture-image`, `scripted-install`, `run-script` or
+    /// `boot-to-production`.
+    #[schemars(with = "JobKindFile")]
+    pub kind: Spanned<JobKindFile>,
+    /// deploy-image: an image of this deployment; capture-image: a new name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// scripted-install (required there): the OS it installs.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub os: Option<Spanned<String>>,
+    /// run-script (required there): the script.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub script: Option<Spanned<String>>,
+    /// Name AClient applies after imaging; `{index}` is the machine's index in
+    /// its fleet.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub post_name: Option<Spanned<String>>,
+}
+
+impl JobFile {
+    pub fn kind_keys(&self) -> JobKindKeys<'_> {
+        JobKindKeys {
+            kind: &self.kind,
+            image: self.image.as_ref(),
+            os: self.os.as_ref(),
+            script: self.script.as_ref(),
+        }
+    }
+}
+
+/// `initial_deployment = { kind = ..., image = ... }`: a job's kind and
+/// argument, without a fleet (the machine is unknown until it arrives).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "InitialDeployment", extend("allOf" = job_kind_rules()))]
+pub(crate) struct InitialDeploymentFile {
+    /// As a job's `kind`.
+    #[schemars(with = "JobKindFile")]
+    pub kind: Spanned<JobKindFile>,
+    /// deploy-image: an image of this deployment; capture-image: a new name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// scripted-install (required there): the OS it installs.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub os: Option<Spanned<String>>,
+    /// run-script (required there): the script.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub script: Option<Spanned<String>>,
+}
+
+impl InitialDeploymentFile {
+    pub fn kind_keys(&self) -> JobKindKeys<'_> {
+        JobKindKeys {
+            kind: &self.kind,
+            image: self.image.as_ref(),
+            os: self.os.as_ref(),
+            script: self.script.as_ref(),
+        }
+    }
 }
 
 /// One `[[fault]]`.
@@ -372,13 +703,22 @@ pub(crate) struct FaultFile {
     pub target: Spanned<String>,
 }
 
-/// One `[[expect]]`: either `fleet` (with `booted`, `booted_from`, `error`) or
-/// `finding` (with `present`).
+/// One `[[expect]]`: either `fleet` (with `booted`, `booted_from`, `error`,
+/// `looping` and, for managed fleets, the deployment counts) or `finding`
+/// (with `present`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "Expect",
-    extend("oneOf" = [{ "required": ["fleet"] }, { "required": ["finding"] }])
+    extend(
+        "oneOf" = [{ "required": ["fleet"] }, { "required": ["finding"] }],
+        "dependentRequired" = {
+            "booted": ["fleet"], "booted_from": ["fleet"], "error": ["fleet"],
+            "jobs_succeeded": ["fleet"], "jobs_failed": ["fleet"], "jobs_refused": ["fleet"],
+            "imaged": ["fleet"], "registered": ["fleet"], "looping": ["fleet"],
+            "present": ["finding"]
+        }
+    )
 )]
 pub(crate) struct ExpectFile {
     /// The fleet this expectation is about.
@@ -400,6 +740,31 @@ pub(crate) struct ExpectFile {
         pattern(r"^(PXE-E[0-9A-F]{2}|iPXE-no-config|iPXE-nothing-to-boot|iPXE-could-not-boot)$")
     )]
     pub error: Option<Spanned<String>>,
+    /// Managed fleets: how many machines' jobs succeeded (a count like `booted`).
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub jobs_succeeded: Option<Spanned<CountFile>>,
+    /// Managed fleets: how many machines' jobs failed for good.
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub jobs_failed: Option<Spanned<CountFile>>,
+    /// Managed fleets: how many machines' jobs the server refused when scheduling.
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub jobs_refused: Option<Spanned<CountFile>>,
+    /// Managed fleets: how many machines hold, byte for byte, their job's image.
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub imaged: Option<Spanned<CountFile>>,
+    /// Managed fleets: how many machines the Deployment Server registered during
+    /// the run (initial deployment).
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub registered: Option<Spanned<CountFile>>,
+    /// How many machines were stopped in a boot loop (any fleet).
+    #[serde(default)]
+    #[schemars(with = "Option<CountFile>")]
+    pub looping: Option<Spanned<CountFile>>,
     /// A finding kind that must be (or, with present = false, must not be) reported.
     #[serde(default)]
     #[schemars(with = "Option<FindingKind>")]

@@ -4,7 +4,9 @@
 //! The format is TOML (see `scenarios/*.toml` and [`schema`]). Reading happens in
 //! two steps so that every refusal points at the file: serde with
 //! `deny_unknown_fields` catches typos and wrong types (`file.rs`), then a check
-//! resolves names, addresses and kind-specific keys (`check.rs`). Either way the
+//! resolves names, addresses and kind-specific keys (`check.rs`), the
+//! deployment plane's included (`[[deployment]]`, its images and jobs, the
+//! managed machine keys of a fleet). Either way the
 //! error reads `origin:LINE:COLUMN: field: what is wrong; what would be right`.
 
 mod check;
