@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pxelab_reference::Instant;
 use pxelab_simulator::imaging::{
-    nak_repair_factor, Completed, Fabric, FlowId, LinkId, TCP_EFFICIENCY, UDP_EFFICIENCY,
+    Completed, Fabric, FlowId, LinkId, TCP_EFFICIENCY, UDP_EFFICIENCY, nak_repair_factor,
 };
 
 const GBIT: f64 = 1e9;
@@ -47,9 +47,11 @@ fn one_flow_alone_takes_image_size_over_tcp_goodput() {
     assert!((18.0..18.2).contains(&expected.since_start().as_secs_f64()));
     assert_eq!(fabric.next_completion(), Some(expected));
 
-    assert!(fabric
-        .advance(expected - Duration::from_nanos(1))
-        .is_empty());
+    assert!(
+        fabric
+            .advance(expected - Duration::from_nanos(1))
+            .is_empty()
+    );
     assert_eq!(fabric.remaining(flow), Some(1));
     assert_eq!(
         fabric.advance(expected),
@@ -109,7 +111,10 @@ fn hundred_unicast_pulls_take_a_hundred_times_one() {
     assert_eq!(done.iter().map(|c| c.flow).collect::<Vec<_>>(), flows);
     let single = transfer_nanos(IMAGE as f64, 125e6 * TCP_EFFICIENCY) as f64;
     let last = done.last().unwrap().finished.as_nanos() as f64;
-    assert!((last / (100.0 * single) - 1.0).abs() < 1e-9, "{last} vs 100 × {single}");
+    assert!(
+        (last / (100.0 * single) - 1.0).abs() < 1e-9,
+        "{last} vs 100 × {single}"
+    );
     // About half an hour for the fleet.
     assert!((1800.0..1820.0).contains(&(last / 1e9)));
 }
@@ -147,7 +152,10 @@ fn multicast_to_a_hundred_takes_about_the_time_of_one() {
     let multicast = done[0].finished.as_nanos() as f64;
     // One machine's time, a little less for UDP's smaller headers.
     let expected = single_tcp * TCP_EFFICIENCY / UDP_EFFICIENCY;
-    assert!((multicast - expected).abs() <= 1.0, "{multicast} vs {expected}");
+    assert!(
+        (multicast - expected).abs() <= 1.0,
+        "{multicast} vs {expected}"
+    );
     assert!(multicast < single_tcp && multicast > 0.98 * single_tcp);
 }
 
@@ -172,8 +180,12 @@ fn multicast_is_paced_by_its_slowest_receiver() {
     let uplink = fabric.add_link(GBIT);
     let fast = fabric.add_link(GBIT);
     let slow = fabric.add_link(100e6);
-    let session =
-        fabric.start_multicast(Instant::ZERO, &[uplink], &[(vec![fast], 0.0), (vec![slow], 0.0)], IMAGE);
+    let session = fabric.start_multicast(
+        Instant::ZERO,
+        &[uplink],
+        &[(vec![fast], 0.0), (vec![slow], 0.0)],
+        IMAGE,
+    );
     assert_eq!(fabric.wire_rate(session), Some(100e6));
 }
 
@@ -189,7 +201,10 @@ fn multicast_loss_costs_the_repair_factor() {
     let factor = nak_repair_factor(&[0.1]);
     assert!((factor - 1.0 / 0.9).abs() < 1e-9);
     let goodput = fabric.rate(session).unwrap();
-    assert!((goodput - 125e6 * UDP_EFFICIENCY / factor).abs() < 1e-3, "{goodput}");
+    assert!(
+        (goodput - 125e6 * UDP_EFFICIENCY / factor).abs() < 1e-3,
+        "{goodput}"
+    );
     // A receiver that hears nothing does not hang the session.
     let dead = fabric.start_multicast(Instant::ZERO, &[], &[(vec![access[0]], 1.0)], 1000);
     assert!(fabric.rate(dead).unwrap() > 0.0);
@@ -287,7 +302,9 @@ fn empty_transfers_complete_at_once() {
     let unlimited = fabric.start_unicast(at, &[], 1 << 20);
     let done = fabric.advance(at);
     assert_eq!(
-        done.iter().map(|c| (c.flow, c.finished)).collect::<Vec<_>>(),
+        done.iter()
+            .map(|c| (c.flow, c.finished))
+            .collect::<Vec<_>>(),
         vec![(nothing, at), (unlimited, at)]
     );
 }

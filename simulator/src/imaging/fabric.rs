@@ -1,7 +1,7 @@
 //! Links, flows and their max-min fair rates.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use pxelab_reference::Instant;
@@ -91,9 +91,17 @@ impl Flow {
     }
 }
 
-/// A share in the progressive-filling queue, ordered by value then link.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A fair share in the progressive-filling queue (bits per second), totally
+/// ordered so that the queue, and the tie-break by link id, are
+/// deterministic.
+#[derive(Clone, Copy, Debug)]
 struct Share(f64);
+
+impl PartialEq for Share {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
 
 impl Eq for Share {}
 
@@ -402,34 +410,62 @@ impl Fabric {
     }
 
     /// Wire rates of the flows, in `FlowId` order, by progressive filling.
+    ///
+    /// Links wait in a min-queue keyed by their fair share of what is left
+    /// (spare capacity / unfrozen flows crossing). The smallest is the next
+    /// bottleneck: its unfrozen flows are frozen at that share, which is
+    /// taken off every link they cross. Shares only grow as flows freeze, so
+    /// an outdated queue entry is smaller than the link's current key and is
+    /// skipped when it comes out (lazy deletion). Each flow is frozen once;
+    /// the work is O(Σ path lengths × log links) per recomputation.
     fn fair_shares(&self) -> Vec<f64> {
         let flows: Vec<&Flow> = self.flows.values().collect();
+        let links = self.capacity.len();
         let mut rate = vec![f64::INFINITY; flows.len()];
         let mut frozen = vec![false; flows.len()];
         let mut spare = self.capacity.clone();
-        let mut count = vec![0u32; spare.len()];
-        let mut crossing: Vec<Vec<usize>> = vec![Vec::new(); spare.len()];
-        for (i, f) in flows.iter().enumerate() {
+        // The flows crossing each link, as one flat array cut by `first`.
+        let mut count = vec![0u32; links];
+        for f in &flows {
             for &l in &f.links {
                 count[l as usize] += 1;
-                crossing[l as usize].push(i);
             }
         }
+        let mut first = Vec::with_capacity(links + 1);
+        let mut total = 0usize;
+        for &c in &count {
+            first.push(total);
+            total += c as usize;
+        }
+        first.push(total);
+        let mut crossing = vec![0usize; total];
+        let mut filled = first.clone();
+        for (i, f) in flows.iter().enumerate() {
+            for &l in &f.links {
+                crossing[filled[l as usize]] = i;
+                filled[l as usize] += 1;
+            }
+        }
+
         let share = |spare: f64, count: u32| Share(spare.max(0.0) / f64::from(count));
-        // The queue holds each link that still has unfrozen flows, keyed by
-        // its fair share of what is left; `key` remembers each link's entry.
-        let mut key: Vec<Option<Share>> = vec![None; spare.len()];
-        let mut queue = BTreeSet::new();
-        for l in 0..spare.len() {
+        let mut key: Vec<Option<Share>> = vec![None; links];
+        let mut queue = BinaryHeap::with_capacity(links);
+        for l in 0..links {
             if count[l] > 0 {
                 let k = share(spare[l], count[l]);
                 key[l] = Some(k);
-                queue.insert((k, l));
+                queue.push(Reverse((k, l)));
             }
         }
-        while let Some((Share(level), bottleneck)) = queue.pop_first() {
+        let mut touched: Vec<usize> = Vec::new();
+        let mut is_touched = vec![false; links];
+        while let Some(Reverse((k, bottleneck))) = queue.pop() {
+            if key[bottleneck] != Some(k) {
+                continue;
+            }
             key[bottleneck] = None;
-            for &i in &crossing[bottleneck] {
+            let level = k.0;
+            for &i in &crossing[first[bottleneck]..first[bottleneck + 1]] {
                 if frozen[i] {
                     continue;
                 }
@@ -443,14 +479,21 @@ impl Fabric {
                         spare[m] -= level;
                     }
                     count[m] -= 1;
-                    if let Some(k) = key[m] {
-                        queue.remove(&(k, m));
-                        key[m] = None;
-                        if count[m] > 0 {
-                            let k = share(spare[m], count[m]);
-                            key[m] = Some(k);
-                            queue.insert((k, m));
-                        }
+                    if key[m].is_some() && !is_touched[m] {
+                        is_touched[m] = true;
+                        touched.push(m);
+                    }
+                }
+            }
+            for m in touched.drain(..) {
+                is_touched[m] = false;
+                if count[m] == 0 {
+                    key[m] = None;
+                } else {
+                    let k = share(spare[m], count[m]);
+                    if key[m] != Some(k) {
+                        key[m] = Some(k);
+                        queue.push(Reverse((k, m)));
                     }
                 }
             }

@@ -35,7 +35,7 @@ mod fabric;
 mod multicast;
 
 pub use fabric::{Completed, Fabric, FlowId, LinkId};
-pub use multicast::{nak_repair_factor, MulticastSessions, SessionConfig, MAX_LOSS};
+pub use multicast::{MAX_LOSS, MulticastSessions, SessionConfig, nak_repair_factor};
 
 /// Payload bytes per wire byte of a full-sized TCP/IPv4 segment on Ethernet.
 ///
