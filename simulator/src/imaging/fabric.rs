@@ -58,6 +58,32 @@ struct Flow {
     /// When the flow completes at the current rates (`None`: stalled on a
     /// link of zero capacity).
     finish_at: Option<Instant>,
+    /// For a multicast: who it is sent to, so that receivers can leave.
+    session: Option<Session>,
+}
+
+/// A multicast flow's sender and receivers as given at its start.
+#[derive(Debug)]
+struct Session {
+    sender: Vec<LinkId>,
+    /// Each receiver's links and loss; `None` once it has left.
+    receivers: Vec<Option<(Vec<LinkId>, f64)>>,
+}
+
+impl Session {
+    /// The links the stream crosses and its payload per wire bit (UDP
+    /// headers and NAK repair for the receivers still listening).
+    fn shape(&self, fabric: &Fabric) -> (Vec<u32>, f64) {
+        let listening = || self.receivers.iter().flatten();
+        let links = fabric.link_set(
+            self.sender
+                .iter()
+                .chain(listening().flat_map(|(path, _)| path.iter()))
+                .copied(),
+        );
+        let losses: Vec<f64> = listening().map(|&(_, loss)| loss).collect();
+        (links, UDP_EFFICIENCY / 8.0 / nak_repair_factor(&losses))
+    }
 }
 
 impl Flow {
@@ -237,6 +263,7 @@ impl Fabric {
     /// `0.0..=`[`MAX_LOSS`](super::MAX_LOSS)). The repair factor assumes
     /// independent losses, and that repairs are multicast to everyone (as
     /// udpcast's are), so they cost wire time on every link of the stream.
+    /// A session started with no receivers runs on the sender's links alone.
     ///
     /// # Panics
     ///
@@ -248,20 +275,57 @@ impl Fabric {
         receivers: &[(Vec<LinkId>, f64)],
         bytes: u64,
     ) -> FlowId {
-        let links = self.link_set(
-            sender_path
-                .iter()
-                .chain(receivers.iter().flat_map(|(path, _)| path.iter()))
-                .copied(),
-        );
-        let losses: Vec<f64> = receivers.iter().map(|&(_, loss)| loss).collect();
-        let factor = nak_repair_factor(&losses);
-        self.start(now, links, bytes, UDP_EFFICIENCY / 8.0 / factor)
+        let session = Session {
+            sender: sender_path.to_vec(),
+            receivers: receivers.iter().cloned().map(Some).collect(),
+        };
+        let (links, per_bit) = session.shape(self);
+        let id = self.start(now, links, bytes, per_bit);
+        if let Some(f) = self.flows.get_mut(&id) {
+            f.session = Some(session);
+        }
+        id
+    }
+
+    /// Receiver number `receiver` (its index in the `receivers` given to
+    /// [`start_multicast`](Fabric::start_multicast)) leaves the session at
+    /// `now` (it gave up, its machine powered off): the stream no longer
+    /// crosses its links nor repairs its losses, and goes on for the others,
+    /// as a udpcast sender drops a receiver that stops answering. When the
+    /// last receiver leaves, the flow is cancelled: there is nobody to send
+    /// to. Returns whether the receiver was in a running session.
+    pub fn leave_multicast(&mut self, now: Instant, flow: FlowId, receiver: usize) -> bool {
+        self.settle(now);
+        let now = self.clock;
+        let Some(mut session) = self.flows.get_mut(&flow).and_then(|f| f.session.take()) else {
+            return false;
+        };
+        let left = session
+            .receivers
+            .get_mut(receiver)
+            .and_then(Option::take)
+            .is_some();
+        if left && session.receivers.iter().all(Option::is_none) {
+            self.flows.remove(&flow);
+        } else {
+            let (links, per_bit) = session.shape(self);
+            if let Some(f) = self.flows.get_mut(&flow) {
+                f.links = links;
+                f.payload_per_wire_bit = per_bit;
+                f.session = Some(session);
+            }
+        }
+        if left {
+            self.reshare(now);
+        }
+        left
     }
 
     /// Stops a flow (its receiver gave up, the machine powered off) at `now`;
-    /// the others share what it leaves. Unknown or finished flows are
-    /// ignored.
+    /// the others share what it leaves. For a multicast this ends the whole
+    /// session; one receiver leaving is
+    /// [`leave_multicast`](Fabric::leave_multicast). Unknown or finished
+    /// flows are ignored.
     pub fn cancel(&mut self, now: Instant, flow: FlowId) {
         self.settle(now);
         let now = self.clock;
@@ -352,6 +416,7 @@ impl Fabric {
                 wire_rate: 0.0,
                 goodput: 0.0,
                 finish_at: None,
+                session: None,
             },
         );
         self.reshare(now);
