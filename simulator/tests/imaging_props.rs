@@ -18,6 +18,8 @@ struct FlowPlan {
     multicast: bool,
     loss: f64,
     cancel_after_ms: Option<u64>,
+    /// For a multicast: when its first receiver leaves.
+    leave_after_ms: Option<u64>,
 }
 
 fn flow_plan() -> impl Strategy<Value = FlowPlan> {
@@ -28,15 +30,17 @@ fn flow_plan() -> impl Strategy<Value = FlowPlan> {
         prop::bool::weighted(0.3),
         0.0f64..0.3,
         prop::option::weighted(0.2, 0u64..20_000),
+        prop::option::weighted(0.3, 0u64..20_000),
     )
         .prop_map(
-            |(start_ms, path, bytes, multicast, loss, cancel_after_ms)| FlowPlan {
+            |(start_ms, path, bytes, multicast, loss, cancel_after_ms, leave_after_ms)| FlowPlan {
                 start_ms,
                 path,
                 bytes,
                 multicast,
                 loss,
                 cancel_after_ms,
+                leave_after_ms,
             },
         )
 }
@@ -48,6 +52,9 @@ struct Checker {
     capacity: Vec<f64>,
     /// Links each running flow crosses.
     paths: BTreeMap<FlowId, BTreeSet<LinkId>>,
+    /// Each running multicast's sender link and its receivers' links (`None`
+    /// once left).
+    sessions: BTreeMap<FlowId, (LinkId, Vec<Option<LinkId>>)>,
     started: BTreeMap<FlowId, (Instant, u64)>,
     /// Payload delivered so far, integrated from the announced rates.
     delivered: BTreeMap<FlowId, f64>,
@@ -66,6 +73,7 @@ impl Checker {
             fabric,
             capacity,
             paths: BTreeMap::new(),
+            sessions: BTreeMap::new(),
             started: BTreeMap::new(),
             delivered: BTreeMap::new(),
             cancelled: BTreeSet::new(),
@@ -162,13 +170,17 @@ proptest! {
         plans in prop::collection::vec(flow_plan(), 1..30),
     ) {
         let mut checker = Checker::new(capacity.clone());
-        // (time, 0 = start / 1 = cancel, plan index), in time order.
+        // (time, 0 = start / 1 = cancel / 2 = leave, plan index), in time
+        // order.
         let mut events: Vec<(Instant, u8, usize)> = Vec::new();
         for (i, p) in plans.iter().enumerate() {
             let start = Instant::from_millis(p.start_ms);
             events.push((start, 0, i));
             if let Some(after) = p.cancel_after_ms {
                 events.push((start + Duration::from_millis(after), 1, i));
+            }
+            if let Some(after) = p.leave_after_ms {
+                events.push((start + Duration::from_millis(after), 2, i));
             }
         }
         events.sort();
@@ -182,7 +194,11 @@ proptest! {
                 let id = if plan.multicast && !links.is_empty() {
                     let receivers: Vec<(Vec<LinkId>, f64)> =
                         links[1..].iter().map(|&l| (vec![l], plan.loss)).collect();
-                    checker.fabric.start_multicast(at, &links[..1], &receivers, plan.bytes)
+                    let id =
+                        checker.fabric.start_multicast(at, &links[..1], &receivers, plan.bytes);
+                    let listening = links[1..].iter().copied().map(Some).collect();
+                    checker.sessions.insert(id, (links[0], listening));
+                    id
                 } else {
                     checker.fabric.start_unicast(at, &links, plan.bytes)
                 };
@@ -190,6 +206,28 @@ proptest! {
                 checker.paths.insert(id, links.iter().copied().collect());
                 checker.started.insert(id, (at, plan.bytes));
                 checker.delivered.insert(id, 0.0);
+            } else if kind == 2 {
+                let id = ids[&i];
+                let left = checker.fabric.leave_multicast(at, id, 0);
+                let running = checker.paths.contains_key(&id);
+                let listener = checker.sessions.get_mut(&id).and_then(|(_, r)| r.first_mut());
+                prop_assert_eq!(left, running && listener.as_ref().is_some_and(|l| l.is_some()));
+                if let Some(listener) = listener {
+                    *listener = None;
+                }
+                if left {
+                    let (sender, receivers) = &checker.sessions[&id];
+                    if receivers.iter().all(Option::is_none) {
+                        // Nobody left to send to: the session is over.
+                        prop_assert_eq!(checker.fabric.rate(id), None);
+                        checker.paths.remove(&id);
+                        checker.delivered.remove(&id);
+                        checker.cancelled.insert(id);
+                    } else {
+                        let path = receivers.iter().flatten().copied().chain([*sender]).collect();
+                        checker.paths.insert(id, path);
+                    }
+                }
             } else {
                 let id = ids[&i];
                 checker.fabric.cancel(at, id);
