@@ -349,3 +349,46 @@ fn same_calls_give_the_same_completions() {
     assert!(first.len() > 20);
     assert_eq!(first, run());
 }
+
+#[test]
+fn a_receiver_leaving_lets_the_session_speed_up() {
+    let mut fabric = Fabric::new();
+    let uplink = fabric.add_link(GBIT);
+    let fast = fabric.add_link(GBIT);
+    let slow = fabric.add_link(100e6);
+    let receivers = [(vec![fast], 0.0), (vec![slow], 0.1)];
+    let session = fabric.start_multicast(Instant::ZERO, &[uplink], &receivers, IMAGE);
+    let paced = 12.5e6 * UDP_EFFICIENCY / nak_repair_factor(&[0.1]);
+    assert!((fabric.rate(session).unwrap() - paced).abs() < 1e-6);
+
+    // The slow, lossy machine powers off ten seconds in.
+    let at = Instant::from_secs(10);
+    assert!(fabric.leave_multicast(at, session, 1));
+    let full = 125e6 * UDP_EFFICIENCY;
+    assert_eq!(fabric.rate(session), Some(full));
+    assert_eq!(fabric.link_load(slow), Some(0.0));
+    let left = IMAGE as f64 - fabric.remaining(session).unwrap() as f64;
+    assert!((left - paced * 10.0).abs() <= 1.0, "{left}");
+
+    assert!(!fabric.leave_multicast(at, session, 1), "it left already");
+    assert!(!fabric.leave_multicast(at, session, 7), "no such receiver");
+    let done = run_to_end(&mut fabric);
+    assert_eq!(done.len(), 1);
+    let rest = IMAGE as f64 - paced * 10e9 / 1e9;
+    assert_eq!(
+        done[0].finished,
+        at + Duration::from_nanos(transfer_nanos(rest, full))
+    );
+}
+
+#[test]
+fn a_session_whose_last_receiver_leaves_ends_without_completing() {
+    let (mut fabric, uplink, access) = fleet(2);
+    let receivers = [(vec![access[0]], 0.0), (vec![access[1]], 0.0)];
+    let session = fabric.start_multicast(Instant::ZERO, &[uplink], &receivers, IMAGE);
+    assert!(fabric.leave_multicast(Instant::from_secs(1), session, 0));
+    assert!(fabric.leave_multicast(Instant::from_secs(2), session, 1));
+    assert_eq!(fabric.rate(session), None);
+    assert_eq!(fabric.link_load(uplink), Some(0.0));
+    assert!(run_to_end(&mut fabric).is_empty());
+}

@@ -1,7 +1,7 @@
 //! Links, flows and their max-min fair rates.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use pxelab_reference::Instant;
@@ -58,6 +58,32 @@ struct Flow {
     /// When the flow completes at the current rates (`None`: stalled on a
     /// link of zero capacity).
     finish_at: Option<Instant>,
+    /// For a multicast: who it is sent to, so that receivers can leave.
+    session: Option<Session>,
+}
+
+/// A multicast flow's sender and receivers as given at its start.
+#[derive(Debug)]
+struct Session {
+    sender: Vec<LinkId>,
+    /// Each receiver's links and loss; `None` once it has left.
+    receivers: Vec<Option<(Vec<LinkId>, f64)>>,
+}
+
+impl Session {
+    /// The links the stream crosses and its payload per wire bit (UDP
+    /// headers and NAK repair for the receivers still listening).
+    fn shape(&self, fabric: &Fabric) -> (Vec<u32>, f64) {
+        let listening = || self.receivers.iter().flatten();
+        let links = fabric.link_set(
+            self.sender
+                .iter()
+                .chain(listening().flat_map(|(path, _)| path.iter()))
+                .copied(),
+        );
+        let losses: Vec<f64> = listening().map(|&(_, loss)| loss).collect();
+        (links, UDP_EFFICIENCY / 8.0 / nak_repair_factor(&losses))
+    }
 }
 
 impl Flow {
@@ -91,9 +117,17 @@ impl Flow {
     }
 }
 
-/// A share in the progressive-filling queue, ordered by value then link.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A fair share in the progressive-filling queue (bits per second), totally
+/// ordered so that the queue, and the tie-break by link id, are
+/// deterministic.
+#[derive(Clone, Copy, Debug)]
 struct Share(f64);
+
+impl PartialEq for Share {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
 
 impl Eq for Share {}
 
@@ -229,6 +263,7 @@ impl Fabric {
     /// `0.0..=`[`MAX_LOSS`](super::MAX_LOSS)). The repair factor assumes
     /// independent losses, and that repairs are multicast to everyone (as
     /// udpcast's are), so they cost wire time on every link of the stream.
+    /// A session started with no receivers runs on the sender's links alone.
     ///
     /// # Panics
     ///
@@ -240,20 +275,57 @@ impl Fabric {
         receivers: &[(Vec<LinkId>, f64)],
         bytes: u64,
     ) -> FlowId {
-        let links = self.link_set(
-            sender_path
-                .iter()
-                .chain(receivers.iter().flat_map(|(path, _)| path.iter()))
-                .copied(),
-        );
-        let losses: Vec<f64> = receivers.iter().map(|&(_, loss)| loss).collect();
-        let factor = nak_repair_factor(&losses);
-        self.start(now, links, bytes, UDP_EFFICIENCY / 8.0 / factor)
+        let session = Session {
+            sender: sender_path.to_vec(),
+            receivers: receivers.iter().cloned().map(Some).collect(),
+        };
+        let (links, per_bit) = session.shape(self);
+        let id = self.start(now, links, bytes, per_bit);
+        if let Some(f) = self.flows.get_mut(&id) {
+            f.session = Some(session);
+        }
+        id
+    }
+
+    /// Receiver number `receiver` (its index in the `receivers` given to
+    /// [`start_multicast`](Fabric::start_multicast)) leaves the session at
+    /// `now` (it gave up, its machine powered off): the stream no longer
+    /// crosses its links nor repairs its losses, and goes on for the others,
+    /// as a udpcast sender drops a receiver that stops answering. When the
+    /// last receiver leaves, the flow is cancelled: there is nobody to send
+    /// to. Returns whether the receiver was in a running session.
+    pub fn leave_multicast(&mut self, now: Instant, flow: FlowId, receiver: usize) -> bool {
+        self.settle(now);
+        let now = self.clock;
+        let Some(mut session) = self.flows.get_mut(&flow).and_then(|f| f.session.take()) else {
+            return false;
+        };
+        let left = session
+            .receivers
+            .get_mut(receiver)
+            .and_then(Option::take)
+            .is_some();
+        if left && session.receivers.iter().all(Option::is_none) {
+            self.flows.remove(&flow);
+        } else {
+            let (links, per_bit) = session.shape(self);
+            if let Some(f) = self.flows.get_mut(&flow) {
+                f.links = links;
+                f.payload_per_wire_bit = per_bit;
+                f.session = Some(session);
+            }
+        }
+        if left {
+            self.reshare(now);
+        }
+        left
     }
 
     /// Stops a flow (its receiver gave up, the machine powered off) at `now`;
-    /// the others share what it leaves. Unknown or finished flows are
-    /// ignored.
+    /// the others share what it leaves. For a multicast this ends the whole
+    /// session; one receiver leaving is
+    /// [`leave_multicast`](Fabric::leave_multicast). Unknown or finished
+    /// flows are ignored.
     pub fn cancel(&mut self, now: Instant, flow: FlowId) {
         self.settle(now);
         let now = self.clock;
@@ -344,6 +416,7 @@ impl Fabric {
                 wire_rate: 0.0,
                 goodput: 0.0,
                 finish_at: None,
+                session: None,
             },
         );
         self.reshare(now);
@@ -402,34 +475,62 @@ impl Fabric {
     }
 
     /// Wire rates of the flows, in `FlowId` order, by progressive filling.
+    ///
+    /// Links wait in a min-queue keyed by their fair share of what is left
+    /// (spare capacity / unfrozen flows crossing). The smallest is the next
+    /// bottleneck: its unfrozen flows are frozen at that share, which is
+    /// taken off every link they cross. Shares only grow as flows freeze, so
+    /// an outdated queue entry is smaller than the link's current key and is
+    /// skipped when it comes out (lazy deletion). Each flow is frozen once;
+    /// the work is O(Σ path lengths × log links) per recomputation.
     fn fair_shares(&self) -> Vec<f64> {
         let flows: Vec<&Flow> = self.flows.values().collect();
+        let links = self.capacity.len();
         let mut rate = vec![f64::INFINITY; flows.len()];
         let mut frozen = vec![false; flows.len()];
         let mut spare = self.capacity.clone();
-        let mut count = vec![0u32; spare.len()];
-        let mut crossing: Vec<Vec<usize>> = vec![Vec::new(); spare.len()];
-        for (i, f) in flows.iter().enumerate() {
+        // The flows crossing each link, as one flat array cut by `first`.
+        let mut count = vec![0u32; links];
+        for f in &flows {
             for &l in &f.links {
                 count[l as usize] += 1;
-                crossing[l as usize].push(i);
             }
         }
+        let mut first = Vec::with_capacity(links + 1);
+        let mut total = 0usize;
+        for &c in &count {
+            first.push(total);
+            total += c as usize;
+        }
+        first.push(total);
+        let mut crossing = vec![0usize; total];
+        let mut filled = first.clone();
+        for (i, f) in flows.iter().enumerate() {
+            for &l in &f.links {
+                crossing[filled[l as usize]] = i;
+                filled[l as usize] += 1;
+            }
+        }
+
         let share = |spare: f64, count: u32| Share(spare.max(0.0) / f64::from(count));
-        // The queue holds each link that still has unfrozen flows, keyed by
-        // its fair share of what is left; `key` remembers each link's entry.
-        let mut key: Vec<Option<Share>> = vec![None; spare.len()];
-        let mut queue = BTreeSet::new();
-        for l in 0..spare.len() {
+        let mut key: Vec<Option<Share>> = vec![None; links];
+        let mut queue = BinaryHeap::with_capacity(links);
+        for l in 0..links {
             if count[l] > 0 {
                 let k = share(spare[l], count[l]);
                 key[l] = Some(k);
-                queue.insert((k, l));
+                queue.push(Reverse((k, l)));
             }
         }
-        while let Some((Share(level), bottleneck)) = queue.pop_first() {
+        let mut touched: Vec<usize> = Vec::new();
+        let mut is_touched = vec![false; links];
+        while let Some(Reverse((k, bottleneck))) = queue.pop() {
+            if key[bottleneck] != Some(k) {
+                continue;
+            }
             key[bottleneck] = None;
-            for &i in &crossing[bottleneck] {
+            let level = k.0;
+            for &i in &crossing[first[bottleneck]..first[bottleneck + 1]] {
                 if frozen[i] {
                     continue;
                 }
@@ -443,14 +544,21 @@ impl Fabric {
                         spare[m] -= level;
                     }
                     count[m] -= 1;
-                    if let Some(k) = key[m] {
-                        queue.remove(&(k, m));
-                        key[m] = None;
-                        if count[m] > 0 {
-                            let k = share(spare[m], count[m]);
-                            key[m] = Some(k);
-                            queue.insert((k, m));
-                        }
+                    if key[m].is_some() && !is_touched[m] {
+                        is_touched[m] = true;
+                        touched.push(m);
+                    }
+                }
+            }
+            for m in touched.drain(..) {
+                is_touched[m] = false;
+                if count[m] == 0 {
+                    key[m] = None;
+                } else {
+                    let k = share(spare[m], count[m]);
+                    if key[m] != Some(k) {
+                        key[m] = Some(k);
+                        queue.push(Reverse((k, m)));
                     }
                 }
             }

@@ -21,7 +21,8 @@
 //!   of receivers, which is why a multicast deployment of a hundred machines
 //!   finishes in about the time of one. NAK-based repair (udpcast, Altiris
 //!   multicast) resends a packet until every receiver has it, which costs the
-//!   factor [`nak_repair_factor`] of the goodput.
+//!   factor [`nak_repair_factor`] of the goodput. A receiver that gives up
+//!   leaves the session ([`Fabric::leave_multicast`]); the others go on.
 //! - **Sessions** ([`MulticastSessions`]): receivers gather until enough have
 //!   joined or the first has waited long enough, as udpcast's
 //!   `--min-receivers` / `--max-wait` and Altiris' multicast threshold do.

@@ -101,8 +101,10 @@ struct Gathering<R> {
 /// [`min_receivers`](SessionConfig::min_receivers) have joined, or
 /// [`max_wait`](SessionConfig::max_wait) after that first join with however
 /// many have joined. A receiver that joins after the start waits for the next
-/// session, which its join opens. Joining twice the same gathering session
-/// counts once.
+/// session, which its join opens; a join at the very instant the wait runs
+/// out is such a late join (the waiting session starts first, whether or not
+/// the driver has called [`handle_timeout`](Self::handle_timeout) yet).
+/// Joining the same gathering session twice counts once.
 ///
 /// Driving: call [`join`](Self::join) as receivers ask, call
 /// [`handle_timeout`](Self::handle_timeout) at
@@ -127,7 +129,7 @@ impl<R: Clone + Ord> MulticastSessions<R> {
 
     /// `receiver` asks to receive the image at `now`.
     pub fn join(&mut self, now: Instant, receiver: R) {
-        // A session whose wait ran out before this join has started already,
+        // A session whose wait ran out by this join has started already,
         // even if the driver has not called handle_timeout yet.
         self.handle_timeout(now);
         let gathering = self.gathering.get_or_insert_with(|| Gathering {
