@@ -541,30 +541,35 @@ fn a_deployment_lands_with_every_key() {
             ],
             jobs: vec![
                 JobSpec {
+                    machine: None,
                     fleet: "wks".into(),
                     kind: JobKindSpec::DeployImage("xp-sysprep".into()),
                     post_name: Some("WKS-{index}".into()),
                     line: job_line(0),
                 },
                 JobSpec {
+                    machine: None,
                     fleet: "wks".into(),
                     kind: JobKindSpec::RunScript("ipconfig /all".into()),
                     post_name: None,
                     line: job_line(1),
                 },
                 JobSpec {
+                    machine: None,
                     fleet: "wks".into(),
                     kind: JobKindSpec::CaptureImage("wks-golden".into()),
                     post_name: None,
                     line: job_line(2),
                 },
                 JobSpec {
+                    machine: None,
                     fleet: "wks".into(),
                     kind: JobKindSpec::ScriptedInstall("Windows 2000".into()),
                     post_name: None,
                     line: job_line(3),
                 },
                 JobSpec {
+                    machine: None,
                     fleet: "wks".into(),
                     kind: JobKindSpec::BootToProduction,
                     post_name: None,

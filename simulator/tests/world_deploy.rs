@@ -5,8 +5,8 @@
 
 use pxelab_simulator::report::{Report, to_text};
 use pxelab_simulator::scenario::{
-    BootOrder, BootworksPath, DeployMode, Deployment, ImageSpec, JobKindSpec, JobSpec,
-    MachineSpec, Scenario, TransferSpec,
+    BootOrder, BootworksPath, DeployMode, Deployment, ImageSpec, JobKindSpec, JobSpec, MachineSpec,
+    Scenario, TransferSpec,
 };
 use pxelab_simulator::world::{RunOptions, run};
 
@@ -99,9 +99,21 @@ fn legacy_scripted_install_on_a_partition_loops_as_the_seed_tells() {
     let text = to_text(&r);
     println!("{text}");
     assert_eq!(r.fleets[0].looping, 1, "{text}");
-    let f = r.findings.iter().find(|f| f.kind == "boot-loop").expect("a boot-loop finding");
-    assert!(f.detail[0].contains("Bootworks (partition)"), "{:?}", f.detail);
-    assert!(f.detail[0].contains("AClient arms the boot flag"), "{:?}", f.detail);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.kind == "boot-loop")
+        .expect("a boot-loop finding");
+    assert!(
+        f.detail[0].contains("Bootworks (partition)"),
+        "{:?}",
+        f.detail
+    );
+    assert!(
+        f.detail[0].contains("AClient arms the boot flag"),
+        "{:?}",
+        f.detail
+    );
 }
 
 #[test]

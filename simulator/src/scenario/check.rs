@@ -1525,9 +1525,25 @@ impl Checker<'_> {
                 }
                 Some(x) => Some(x.get_ref().clone()),
             };
+            let machine = match &jf.machine {
+                Some(x) if *x.get_ref() >= fleet.count => {
+                    return Err(self.err(
+                        x.span(),
+                        &format!("{jpath}.machine"),
+                        format_args!(
+                            " = {}: fleet {} has machines 0..={}",
+                            x.get_ref(),
+                            fleet.name,
+                            fleet.count - 1
+                        ),
+                    ));
+                }
+                other => other.as_ref().map(|x| *x.get_ref()),
+            };
             jobs.push(JobSpec {
                 fleet: fleet.name.clone(),
                 kind,
+                machine,
                 post_name,
                 line: self.loc.line(job.span().start),
             });

@@ -640,6 +640,11 @@ pub(crate) struct JobFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub post_name: Option<Spanned<String>>,
+    /// Only the machine with this index in the fleet (0-based) gets the job;
+    /// absent: every machine of the fleet.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub machine: Option<Spanned<u32>>,
 }
 
 impl JobFile {
