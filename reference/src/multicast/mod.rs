@@ -62,7 +62,8 @@ mod receiver;
 mod sender;
 
 pub use receiver::{
-    MAX_IMAGE_BLOCKS, MulticastReceiver, ReceiverConfig, ReceiverEvent, ReceiverFailure, ReceiverStats, Waiting,
+    MAX_IMAGE_BLOCKS, MulticastReceiver, ReceiverConfig, ReceiverEvent, ReceiverFailure,
+    ReceiverStats, Waiting,
 };
 pub use sender::{
     ConfigError, DropReason, MulticastSender, SenderConfig, SenderEvent, SenderFailure,

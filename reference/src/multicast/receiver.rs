@@ -172,13 +172,17 @@ pub enum ReceiverEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for the wanted image's Announce until the deadline.
-    Listening { deadline: Instant },
+    Listening {
+        deadline: Instant,
+    },
     /// Joined; waiting for Start.
     Joined,
     /// Writing blocks.
     Receiving,
     /// Verified; answering Oks until Done or the deadline.
-    Lingering { until: Instant },
+    Lingering {
+        until: Instant,
+    },
     Finished,
 }
 
@@ -384,7 +388,10 @@ impl MulticastReceiver {
                 return;
             }
         }
-        let partition = match disk.os_partition().and_then(|p| Ok((p, disk.partition_len(p)?))) {
+        let partition = match disk
+            .os_partition()
+            .and_then(|p| Ok((p, disk.partition_len(p)?)))
+        {
             Ok(p) => p,
             Err(e) => return self.fail(ReceiverFailure::Disk(e)),
         };
@@ -591,7 +598,8 @@ impl MulticastReceiver {
     }
 
     fn time_out(&mut self, waiting_for: Waiting) {
-        self.events.push_back(ReceiverEvent::TimedOut { waiting_for });
+        self.events
+            .push_back(ReceiverEvent::TimedOut { waiting_for });
         self.phase = Phase::Finished;
     }
 }

@@ -679,7 +679,8 @@ impl MulticastSender {
     fn drop_member(&mut self, mac: Mac, slice: u32, reason: DropReason) {
         if self.members.remove(&mac).is_some() {
             self.dropped.push(mac);
-            self.events.push_back(SenderEvent::ReceiverDropped { mac, slice, reason });
+            self.events
+                .push_back(SenderEvent::ReceiverDropped { mac, slice, reason });
         }
     }
 

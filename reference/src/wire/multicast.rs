@@ -680,7 +680,9 @@ impl Packet {
             Message::Start(macs) if macs.len() > MAX_RECEIVERS => {
                 return Err(MulticastError::TooManyReceivers(macs.len()));
             }
-            Message::Data(d) if d.payload.is_empty() || d.payload.len() > usize::from(MAX_BLOCK_LEN) => {
+            Message::Data(d)
+                if d.payload.is_empty() || d.payload.len() > usize::from(MAX_BLOCK_LEN) =>
+            {
                 return Err(MulticastError::BadPayloadLen(d.payload.len()));
             }
             Message::SliceEnd(s) if s.blocks == 0 || s.blocks > MAX_SLICE_BLOCKS => {
