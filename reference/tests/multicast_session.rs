@@ -353,13 +353,17 @@ fn session_starts_as_soon_as_min_receivers_joined() {
 #[test]
 fn session_starts_at_max_wait_with_fewer_receivers() {
     let image = image_bytes(4096, 4);
-    let mut w = World::new(sender_config(5), &image, 2, 0.0, 1);
+    let mut w = World::new(sender_config(5), &image, 0, 0.0, 1);
+    // Two machines come up 5 s into the announcing; they join at the next
+    // Announce (6 s), and max_wait (20 s) counts from that first Join.
+    w.run_until(|w| w.now >= Instant::from_secs(5));
+    w.add_receiver(OS_SECTORS);
+    w.add_receiver(OS_SECTORS);
     w.run_until(|w| w.started().is_some());
     let (at, receivers, trigger) = w.started().expect("started");
     assert_eq!(trigger, StartTrigger::MaxWait);
     assert_eq!(receivers.len(), 2);
-    // Both joined on the first Announce at t=0; max_wait is 20 s.
-    assert_eq!(at, Instant::from_secs(20));
+    assert_eq!(at, Instant::from_secs(26));
     w.run_to_end();
     for i in 0..2 {
         assert_imaged(&w, i, &image);
@@ -607,4 +611,53 @@ fn a_nak_is_served_once_and_a_stale_one_not_at_all() {
     let next = send(&mut s, ok);
     assert_eq!(names(&next), ["Data", "Data", "Data", "Data", "SliceEnd"]);
     assert_eq!(s.stats().repair_packets, 1);
+}
+
+#[test]
+fn configurations_the_protocol_cannot_carry_are_refused_with_the_reason() {
+    use pxelab_reference::multicast::ConfigError;
+    let image = image_ref(b"x");
+    let try_cfg = |cfg: SenderConfig| MulticastSender::new(cfg, image.clone(), Instant::ZERO).err();
+    let unicast = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9001);
+    assert_eq!(
+        try_cfg(SenderConfig {
+            group: unicast,
+            ..sender_config(1)
+        }),
+        Some(ConfigError::NotMulticast(*unicast.ip()))
+    );
+    assert_eq!(
+        try_cfg(SenderConfig {
+            block_len: 9000,
+            ..sender_config(1)
+        }),
+        Some(ConfigError::BlockLen(9000))
+    );
+    assert_eq!(
+        try_cfg(sender_config(0)),
+        Some(ConfigError::MinReceivers(0))
+    );
+    assert_eq!(
+        try_cfg(SenderConfig {
+            report_timeout: Duration::ZERO,
+            ..sender_config(1)
+        }),
+        Some(ConfigError::ZeroTimer("report_timeout"))
+    );
+    assert_eq!(
+        try_cfg(SenderConfig {
+            max_rounds: 0,
+            ..sender_config(1)
+        }),
+        Some(ConfigError::ZeroLimit("max_rounds"))
+    );
+    let msg = try_cfg(SenderConfig {
+        group: unicast,
+        ..sender_config(1)
+    })
+    .map(|e| e.to_string());
+    assert_eq!(
+        msg.as_deref(),
+        Some("10.0.0.1 is not a multicast group (224.0.0.0/4); use e.g. 239.255.80.88")
+    );
 }

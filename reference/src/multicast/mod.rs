@@ -23,6 +23,25 @@
 //!   Done ─────────────────────────────────────────────▶  every block here: SHA-256 checked
 //! ```
 //!
+//! # Lost control datagrams
+//!
+//! - A lost Join: the receiver joins again at every Announce while the sender
+//!   gathers. If the session starts without it, the Start it hears does not list
+//!   it ([`ReceiverEvent::MissedSession`]) and it listens for a next session.
+//! - A lost Start: the first Data or SliceEnd of the session tells a joined
+//!   receiver that it started, and it assumes it is a member (if it is not, the
+//!   sender ignores its reports and, at Done, it ends
+//!   [`ReceiverFailure::Incomplete`] unless it happened to get every block). A
+//!   Join that reaches the sender after the start makes it multicast the Start
+//!   again (at most once per `report_timeout`), so a receiver whose Join was
+//!   late learns that it is not a member instead of guessing.
+//! - A lost SliceEnd, Nak or Ok: the receiver is silent for that round; the
+//!   sender asks again after `report_timeout` (a new round, re-sending what the
+//!   others NAKed meanwhile). Reports carry the round they answer, and a NAK of
+//!   an earlier round is not served again (its blocks went out in this round).
+//! - A lost last Ok: the verified receiver keeps answering Ok for `linger`.
+//! - Lost Done copies: the verified receiver ends after `linger` anyway.
+//!
 //! # Bounds (no participant waits forever)
 //!
 //! - The sender gives up announcing `max_wait` after it began when nobody

@@ -109,6 +109,9 @@ pub enum ConfigError {
     /// A zero timer would make the machine spin.
     #[error("{0} must be longer than zero")]
     ZeroTimer(&'static str),
+    /// A round limit of zero would drop every receiver before it could answer.
+    #[error("{0} must be at least 1")]
+    ZeroLimit(&'static str),
 }
 
 /// Why gathering ended.
@@ -330,6 +333,12 @@ impl MulticastSender {
             if d.is_zero() {
                 return Err(ConfigError::ZeroTimer(name));
             }
+        }
+        if cfg.max_silent_rounds == 0 {
+            return Err(ConfigError::ZeroLimit("max_silent_rounds"));
+        }
+        if cfg.max_rounds == 0 {
+            return Err(ConfigError::ZeroLimit("max_rounds"));
         }
         let total_blocks = block_count(image.size, cfg.block_len);
         let slices = u32::try_from(slice_count(total_blocks, cfg.slice_blocks))
