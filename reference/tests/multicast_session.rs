@@ -76,6 +76,8 @@ struct Node {
     dead: bool,
     /// Everything it sends is lost (its Joins, say).
     mute: bool,
+    /// Sender datagrams of these message types never reach it.
+    deaf_to: Vec<u8>,
     events: Vec<(Instant, ReceiverEvent)>,
 }
 
@@ -129,6 +131,7 @@ impl World {
             mac: mac(i),
             dead: false,
             mute: false,
+            deaf_to: Vec::new(),
             events: Vec::new(),
         });
         i
@@ -147,7 +150,8 @@ impl World {
                 let is_data = t.payload.get(3) == Some(&0x04);
                 self.data_sent += u64::from(is_data);
                 for i in 0..self.nodes.len() {
-                    if self.nodes[i].dead {
+                    let msg_type = t.payload.get(3).copied().unwrap_or(0);
+                    if self.nodes[i].dead || self.nodes[i].deaf_to.contains(&msg_type) {
                         continue;
                     }
                     if self.lost() {
@@ -660,4 +664,70 @@ fn configurations_the_protocol_cannot_carry_are_refused_with_the_reason() {
         msg.as_deref(),
         Some("10.0.0.1 is not a multicast group (224.0.0.0/4); use e.g. 239.255.80.88")
     );
+}
+
+#[test]
+fn a_receiver_that_misses_the_start_still_takes_part() {
+    let image = image_bytes(IMAGE_LEN, 14);
+    let mut w = World::new(sender_config(2), &image, 2, 0.05, 3);
+    // Receiver 1 never hears Start (type 0x03): the first Data tells it.
+    w.nodes[1].deaf_to = vec![0x03];
+    w.run_to_end();
+    for i in 0..2 {
+        assert_imaged(&w, i, &image);
+    }
+    assert!(
+        w.nodes[1]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, ReceiverEvent::Started { session: 7 }))
+    );
+}
+
+#[test]
+fn a_join_that_arrives_after_the_start_gets_the_start_again_once() {
+    use pxelab_reference::wire::ParseMode;
+    use pxelab_reference::wire::multicast::{Message, Packet};
+
+    let image = image_bytes(4096, 15);
+    let mut images = MemoryImages::new();
+    images.insert(IMAGE, image.clone());
+    let mut s =
+        MulticastSender::new(sender_config(1), image_ref(&image), Instant::ZERO).expect("config");
+    let join = |s: &mut MulticastSender, who: usize| {
+        let payload = Packet::new(7, Message::Join(mac(who)))
+            .to_bytes()
+            .expect("packet");
+        let dgram = Datagram {
+            src: receiver_config(who).local,
+            dst: SENDER,
+            src_mac: mac(who),
+            payload: &payload,
+        };
+        s.handle_datagram(Instant::ZERO, dgram);
+        let mut starts = Vec::new();
+        while let Some(t) = s.poll_transmit(&images) {
+            if let Ok(Packet {
+                message: Message::Start(list),
+                ..
+            }) = Packet::parse(&t.payload, ParseMode::Strict)
+            {
+                starts.push(list);
+            }
+        }
+        starts
+    };
+    assert_eq!(join(&mut s, 0), vec![vec![mac(0)]]);
+    // Late: the Start again, still without it, so it knows it missed the session.
+    assert_eq!(join(&mut s, 1), vec![vec![mac(0)]]);
+    // Repeated at once: not again (one per report_timeout).
+    assert_eq!(join(&mut s, 1), Vec::<Vec<Mac>>::new());
+    let mut late = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let SenderEvent::LateJoin { mac } = e {
+            late.push(mac);
+        }
+    }
+    assert_eq!(late, vec![mac(1), mac(1)]);
+    assert_eq!(s.receivers(), vec![mac(0)]);
 }
