@@ -731,3 +731,60 @@ fn a_join_that_arrives_after_the_start_gets_the_start_again_once() {
     assert_eq!(late, vec![mac(1), mac(1)]);
     assert_eq!(s.receivers(), vec![mac(0)]);
 }
+
+/// The receiver driven by hand: it took part on a guess (its Start was lost
+/// and Data came), then a Start that does not list it arrives (re-sent for a
+/// late joiner): it stops writing and listens for a next session.
+#[test]
+fn a_guessing_receiver_stops_when_a_start_does_not_list_it() {
+    use pxelab_reference::wire::multicast::{Announce, Data, Message, Packet};
+
+    let image = image_bytes(4 * 1456, 16);
+    let mut rx = MulticastReceiver::new(receiver_config(0), mac(0), Instant::ZERO);
+    let mut disk = MemoryDisk::with_layout(OS_SECTORS, None).expect("disk");
+    let mut hear = |rx: &mut MulticastReceiver, m: Message| {
+        let payload = Packet::new(7, m).to_bytes().expect("packet");
+        let dgram = Datagram {
+            src: SENDER,
+            dst: GROUP,
+            src_mac: Mac([0x52, 0x54, 0, 0, 0, 1]),
+            payload: &payload,
+        };
+        rx.handle_datagram(Instant::from_secs(1), dgram, &mut disk);
+        let mut events = Vec::new();
+        while let Some(e) = rx.poll_event() {
+            events.push(e);
+        }
+        events
+    };
+    let announce = Message::Announce(Announce {
+        image_name: IMAGE.into(),
+        image_size: image.len() as u64,
+        sha256: image_ref(&image).sha256,
+        block_len: 1456,
+        slice_blocks: 256,
+    });
+    assert!(matches!(
+        hear(&mut rx, announce).as_slice(),
+        [ReceiverEvent::Joined { session: 7, .. }]
+    ));
+    let data = Message::Data(Data {
+        slice: 0,
+        block: 0,
+        payload: image[..1456].to_vec(),
+    });
+    assert_eq!(
+        hear(&mut rx, data.clone()),
+        vec![ReceiverEvent::Started { session: 7 }]
+    );
+    assert_eq!(rx.progress(), Some((1, 4)));
+    assert_eq!(
+        hear(&mut rx, Message::Start(vec![mac(1)])),
+        vec![ReceiverEvent::MissedSession { session: 7 }]
+    );
+    // No longer in the session: its blocks are not taken, Done means nothing.
+    assert!(hear(&mut rx, data).is_empty());
+    assert!(hear(&mut rx, Message::Done).is_empty());
+    assert_eq!(rx.progress(), None);
+    assert!(!rx.is_finished());
+}

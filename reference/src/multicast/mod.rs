@@ -86,7 +86,7 @@ pub use receiver::{
 };
 pub use sender::{
     ConfigError, DropReason, MulticastSender, SenderConfig, SenderEvent, SenderFailure,
-    SenderStats, StartTrigger,
+    SenderStats, StartTrigger, data_frame_bytes, packet_interval_for,
 };
 
 /// How many blocks an image of `size` bytes has at `block_len` bytes a block.

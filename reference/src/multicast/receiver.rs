@@ -428,15 +428,22 @@ impl MulticastReceiver {
         self.send_to_sender(Message::Join(self.mac));
     }
 
+    /// A Start that lists this receiver begins the session for it. One that
+    /// does not means it joined too late, or (a Start re-sent while it was
+    /// receiving) that it took part on a guess after a lost Start, or was
+    /// dropped: either way the sender will repair nothing for it, so it stops
+    /// and listens for a next session.
     fn on_start(&mut self, now: Instant, receivers: &[Mac], disk: &mut dyn BootDisk) {
-        if self.phase != Phase::Joined {
+        if !matches!(self.phase, Phase::Joined | Phase::Receiving) {
             return;
         }
         let Some(id) = self.session.as_ref().map(|s| s.id) else {
             return;
         };
         if receivers.contains(&self.mac) {
-            self.begin_receiving(now, disk);
+            if self.phase == Phase::Joined {
+                self.begin_receiving(now, disk);
+            }
         } else {
             self.events
                 .push_back(ReceiverEvent::MissedSession { session: id });

@@ -12,9 +12,10 @@ use crate::net::{Datagram, L2Dest, Mac, Transmit};
 use crate::wire::ParseMode;
 use crate::wire::agent::ImageRef;
 use crate::wire::multicast::{
-    Announce, BlockMap, DEFAULT_BLOCK_LEN, DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_GROUP,
-    DEFAULT_SLICE_BLOCKS, Data, MAX_BLOCK_LEN, MAX_NAME_LEN, MAX_RECEIVERS, MAX_SLICE_BLOCKS,
-    MIN_BLOCK_LEN, Message, Nak, Packet, SliceEnd, SliceOk, group_mac,
+    Announce, BlockMap, DATA_HEADER_LEN, DEFAULT_BLOCK_LEN, DEFAULT_CONTROL_PORT,
+    DEFAULT_DATA_PORT, DEFAULT_GROUP, DEFAULT_SLICE_BLOCKS, Data, MAX_BLOCK_LEN, MAX_NAME_LEN,
+    MAX_RECEIVERS, MAX_SLICE_BLOCKS, MIN_BLOCK_LEN, Message, Nak, Packet, SliceEnd, SliceOk,
+    group_mac,
 };
 
 /// How a sender runs its session.
@@ -79,6 +80,26 @@ impl Default for SenderConfig {
             done_copies: 3,
         }
     }
+}
+
+/// Bytes a Data datagram of `block_len` bytes occupies on Ethernet: the block,
+/// the protocol's 14-byte Data header, UDP (8) and IPv4 (20) headers, the
+/// Ethernet header and FCS (18), and the preamble and inter-frame gap (20)
+/// that also take link time.
+pub fn data_frame_bytes(block_len: u16) -> u64 {
+    u64::from(block_len) + DATA_HEADER_LEN as u64 + 8 + 20 + 18 + 20
+}
+
+/// The [`SenderConfig::packet_interval`] that sends Data at `bits_per_second`
+/// on Ethernet (whole frames counted, see [`data_frame_bytes`]); zero for a
+/// zero rate (unpaced). At 1 Gb/s and the default block: 12.288 µs.
+pub fn packet_interval_for(bits_per_second: u64, block_len: u16) -> Duration {
+    if bits_per_second == 0 {
+        return Duration::ZERO;
+    }
+    let bits = u128::from(data_frame_bytes(block_len)) * 8;
+    let nanos = (bits * 1_000_000_000).div_ceil(u128::from(bits_per_second));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// A sender configuration (or image) the protocol cannot carry.
@@ -798,5 +819,29 @@ impl MulticastSender {
         self.slice = None;
         self.phase = Phase::Finished;
         self.events.push_back(SenderEvent::Failed { reason });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_follows_the_link_rate() {
+        // 1456 + 14 + 8 + 20 + 18 + 20 = 1536 bytes = 12288 bits.
+        assert_eq!(data_frame_bytes(DEFAULT_BLOCK_LEN), 1536);
+        assert_eq!(
+            packet_interval_for(1_000_000_000, DEFAULT_BLOCK_LEN),
+            Duration::from_nanos(12_288)
+        );
+        assert_eq!(
+            packet_interval_for(100_000_000, DEFAULT_BLOCK_LEN),
+            Duration::from_nanos(122_880)
+        );
+        assert_eq!(packet_interval_for(0, DEFAULT_BLOCK_LEN), Duration::ZERO);
+        assert_eq!(
+            packet_interval_for(1, MAX_BLOCK_LEN),
+            Duration::from_secs(66_176)
+        );
     }
 }
