@@ -788,3 +788,22 @@ fn a_guessing_receiver_stops_when_a_start_does_not_list_it() {
     assert_eq!(rx.progress(), None);
     assert!(!rx.is_finished());
 }
+
+#[test]
+fn a_fleet_of_twenty_at_one_percent_loss_is_imaged_in_about_one_pass() {
+    let image = image_bytes(IMAGE_LEN, 17);
+    let blocks = IMAGE_LEN.div_ceil(1456) as u64;
+    let mut w = World::new(sender_config(20), &image, 20, 0.01, 5);
+    w.run_to_end();
+    for i in 0..20 {
+        assert_imaged(&w, i, &image);
+    }
+    let stats = w.sender.stats();
+    assert!(stats.repair_packets <= w.data_lost);
+    // One copy serves everyone: far from the 20 × 721 unicast would send.
+    assert!(stats.data_packets * 4 < blocks * 5, "{stats:?}");
+    eprintln!(
+        "Data packets: {} for {blocks} blocks at 1% loss, 20 receivers ({} repairs, {} SliceEnds)",
+        stats.data_packets, stats.repair_packets, stats.slice_ends
+    );
+}
