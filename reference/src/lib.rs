@@ -27,6 +27,7 @@ pub mod agent;
 pub mod deploy;
 pub mod dhcp;
 pub mod driver;
+pub mod multicast;
 pub mod net;
 mod outbox;
 pub mod pxe;

@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod dhcp;
 pub mod mbr;
+pub mod multicast;
 pub mod pxe;
 pub mod tftp;
 
