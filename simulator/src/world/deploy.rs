@@ -362,9 +362,11 @@ impl World {
         self.timers.remove(&Node::Agent(c));
         let m = self.computers[c].managed.as_mut().expect("checked above");
         let os = m.os.clone().unwrap_or_else(|| "the OS".to_string());
+        // Words that are the same on every turn and on every machine of a
+        // fleet (no job numbers, no attempt counts), so a loop is one cycle.
         let job = m
             .offered
-            .map(|(id, kind)| format!("job {id} ({kind})"))
+            .map(|(_, kind)| format!("a {kind} job"))
             .unwrap_or_else(|| "no job".to_string());
         let (label, next) = match (&agent, action) {
             (RunningAgent::AClient(_), AgentAction::Reboot) => (
@@ -585,7 +587,9 @@ impl World {
         }
         for e in session_events {
             if let SessionEventKind::Welcomed {
-                registered: true, ..
+                registered: true,
+                computer,
+                ..
             } = e.kind
             {
                 let c = self.conns[k].computer;
@@ -594,6 +598,18 @@ impl World {
                     "registered by the Deployment Server (initial deployment)".into(),
                 );
                 self.registered_during_run.push(c);
+                // The lab gives a newcomer its own image-share account, as
+                // `pxelab deploy-server` does (the core draws no randomness).
+                let bytes: [u8; 32] = rand::RngExt::random(&mut crate::engine::stream(
+                    self.seed,
+                    &format!("credential:newcomer-share:{c}"),
+                    0,
+                ));
+                let _ = self.deploys[d].core.set_credential(
+                    computer,
+                    pxelab_reference::deploy::CredentialKind::Share,
+                    pxelab_reference::deploy::Credential::from_bytes(bytes),
+                );
             }
         }
         self.drain_deploy_events(d);

@@ -90,8 +90,13 @@ impl World {
                 let mut identity = Vec::new();
                 for e in &d.log {
                     match &e.kind {
-                        DeployEventKind::Refused { kind, reason, .. } => {
-                            *refused.entry(format!("{kind}: {reason}")).or_default() += 1;
+                        DeployEventKind::Refused {
+                            computer,
+                            kind,
+                            reason,
+                        } => {
+                            let text = refusal(core, *computer, kind, reason);
+                            *refused.entry(text).or_default() += 1;
                         }
                         DeployEventKind::IdentityWarning(w) => identity.push(w.to_string()),
                         _ => {}
@@ -159,7 +164,7 @@ impl World {
                         .get(*computer)
                         .map_or_else(|| computer.to_string(), |c| c.name.clone());
                     refused
-                        .entry(format!("{kind}: {reason}"))
+                        .entry(refusal(&d.core, *computer, kind, reason))
                         .or_default()
                         .push(who);
                 }
@@ -200,6 +205,21 @@ impl World {
             });
         }
     }
+}
+
+/// A refusal in words that do not name the computer, so the same refusal of
+/// a whole fleet reads once.
+fn refusal(
+    core: &pxelab_reference::deploy::DeploymentServer,
+    computer: pxelab_reference::deploy::ComputerId,
+    kind: &JobKind,
+    reason: &pxelab_reference::deploy::ScheduleRefused,
+) -> String {
+    let mut text = reason.to_string();
+    if let Some(c) = core.computers().get(computer) {
+        text = text.replace(&c.name, "the computer");
+    }
+    format!("{kind}: {text}")
 }
 
 fn list(names: &[String]) -> String {
