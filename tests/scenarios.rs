@@ -70,6 +70,12 @@ snapshot!(proxydhcp_bios_uefi, "proxydhcp-bios-uefi");
 snapshot!(ipxe_chainload_loop, "ipxe-chainload-loop");
 snapshot!(spanning_tree_delay, "spanning-tree-delay");
 snapshot!(boot_storm_1000, "boot-storm-1000");
+snapshot!(groundhog_day, "groundhog-day");
+snapshot!(bootworks_drive_map_denied, "bootworks-drive-map-denied");
+snapshot!(image_deploy_unicast, "image-deploy-unicast");
+snapshot!(image_deploy_multicast, "image-deploy-multicast");
+snapshot!(duplicate_uuid, "duplicate-uuid");
+snapshot!(initial_deployment, "initial-deployment");
 
 #[test]
 fn every_bundled_scenario_has_a_snapshot_test() {
@@ -80,6 +86,12 @@ fn every_bundled_scenario_has_a_snapshot_test() {
         "ipxe-chainload-loop",
         "spanning-tree-delay",
         "boot-storm-1000",
+        "groundhog-day",
+        "bootworks-drive-map-denied",
+        "image-deploy-unicast",
+        "image-deploy-multicast",
+        "duplicate-uuid",
+        "initial-deployment",
     ];
     for b in scenario::bundled() {
         assert!(tested.contains(&b.name), "{} has no snapshot test", b.name);

@@ -596,7 +596,14 @@ impl AgentSession {
         };
         // A machine registered just now has no credential yet: the
         // initial-deployment path is how it gets to the server at all.
-        if !registered && !server.verify_credential(computer, CredentialKind::Agent, &h.credential)
+        // Deployment Server 6.x's agents did not authenticate at all: the
+        // legacy server takes whoever says Hello, which is how a machine that
+        // a duplicate UUID matched to another computer got that computer's
+        // jobs.
+        let legacy = server.config().mode.is_legacy();
+        if !registered
+            && !legacy
+            && !server.verify_credential(computer, CredentialKind::Agent, &h.credential)
         {
             let name = server
                 .computers()

@@ -188,8 +188,12 @@ pub struct ImagingReport {
     pub fleet_time: Time,
     /// Per machine, from its transfer's start to its end.
     pub per_machine: Option<Spread>,
-    /// Image bytes delivered per second of fleet time, in Mb/s (10^6 bits).
+    /// Image bytes delivered per second of fleet time, all machines
+    /// together, in Mb/s (10^6 bits).
     pub throughput_mbps: f64,
+    /// Image bytes the server sent (a multicast stream once for all its
+    /// receivers), per second of fleet time, in Mb/s.
+    pub server_mbps: f64,
     /// Whether the transfers were multicast.
     pub multicast: bool,
 }

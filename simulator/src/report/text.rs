@@ -101,7 +101,7 @@ pub fn to_text(r: &Report) -> String {
         if let Some(i) = &d.imaging {
             let _ = writeln!(
                 out,
-                "  imaging ({}): {} machines, {} MiB in all, fleet imaged in {} ({} to {}), {:.0} Mb/s; per machine p50/p95/max {}",
+                "  imaging ({}): {} machines, {} MiB in all, fleet imaged in {} ({} to {}); {:.0} Mb/s delivered, {:.0} Mb/s from the server; per machine p50/p95/max {}",
                 if i.multicast { "multicast" } else { "unicast" },
                 i.machines,
                 i.bytes >> 20,
@@ -109,6 +109,7 @@ pub fn to_text(r: &Report) -> String {
                 i.first_start,
                 i.last_end,
                 i.throughput_mbps,
+                i.server_mbps,
                 spread(i.per_machine),
             );
         }

@@ -132,6 +132,12 @@ static BUNDLED: &[Bundled] = bundle![
     "ipxe-chainload-loop",
     "spanning-tree-delay",
     "boot-storm-1000",
+    "groundhog-day",
+    "bootworks-drive-map-denied",
+    "image-deploy-unicast",
+    "image-deploy-multicast",
+    "duplicate-uuid",
+    "initial-deployment",
 ];
 
 /// The scenarios shipped in the binary, the default one (`lab-vs-production`)

@@ -63,6 +63,8 @@ pub(super) struct DeployStation {
 #[derive(Debug, Clone)]
 pub(super) struct TransferRecord {
     pub computer: usize,
+    /// The flow it was part of (a multicast session serves many machines).
+    pub flow: FlowId,
     pub started: Instant,
     pub finished: Instant,
     pub bytes: u64,
@@ -735,6 +737,7 @@ impl World {
             for c in receivers {
                 self.deploys[d].transfers.push(TransferRecord {
                     computer: c,
+                    flow: done.flow,
                     started: done.started,
                     finished: done.finished,
                     bytes: done.bytes,

@@ -98,7 +98,10 @@ impl World {
                             let text = refusal(core, *computer, kind, reason);
                             *refused.entry(text).or_default() += 1;
                         }
-                        DeployEventKind::IdentityWarning(w) => identity.push(w.to_string()),
+                        // Deployment Server 6.x did not warn: it trusted the UUID.
+                        DeployEventKind::IdentityWarning(w) if spec.mode == DeployMode::Reference => {
+                            identity.push(w.to_string())
+                        }
                         _ => {}
                     }
                 }
@@ -235,6 +238,18 @@ fn imaging(transfers: &[super::deploy::TransferRecord]) -> Option<ImagingReport>
     let first = transfers.iter().map(|t| t.started).min()?;
     let last = transfers.iter().map(|t| t.finished).max()?;
     let bytes: u64 = transfers.iter().map(|t| t.bytes).sum();
+    let mut flows = std::collections::BTreeMap::new();
+    for t in transfers {
+        flows.insert(t.flow, t.bytes);
+    }
+    let sent: u64 = flows.values().sum();
+    let mbps = |b: u64, secs: f64| {
+        if secs > 0.0 {
+            (b as f64 * 8.0 / secs / 1e6 * 10.0).round() / 10.0
+        } else {
+            0.0
+        }
+    };
     let fleet_time = last - first;
     let secs = fleet_time.as_secs_f64();
     let per: Vec<Duration> = transfers.iter().map(|t| t.finished - t.started).collect();
@@ -250,11 +265,8 @@ fn imaging(transfers: &[super::deploy::TransferRecord]) -> Option<ImagingReport>
         last_end: Time(last.since_start()),
         fleet_time: Time(fleet_time),
         per_machine: Spread::of(per),
-        throughput_mbps: if secs > 0.0 {
-            (bytes as f64 * 8.0 / secs / 1e6 * 10.0).round() / 10.0
-        } else {
-            0.0
-        },
+        throughput_mbps: mbps(bytes, secs),
+        server_mbps: mbps(sent, secs),
         multicast: transfers.iter().any(|t| t.multicast),
     })
 }
