@@ -70,8 +70,10 @@ The config file (TOML; unknown keys are errors, reported with their line):
 Every job is scheduled at start; one the server refuses (reference mode: a job the
 computer's pre-OS path cannot run) is an error with the reason. With
 [initial_deployment], an unknown computer whose PXE-delivered Bootworks connects
-is registered (named new-<mac digits>, given a random image-share credential)
-and gets that job; without it, it is refused. The log (stdout) has one line per
+is registered (named new-<mac digits>, given a random image-share credential;
+the agent credential its Bootworks presents becomes the computer's, so the
+AClient of the imaged OS, presenting the same one, finishes the job) and gets
+that job; without it, it is refused. The log (stdout) has one line per
 connection, session step and job change. With --until-done the server exits once
 every job has finished (with [initial_deployment], once there is at least one):
 status 0 if all succeeded, 1 if not. SIGINT stops it.

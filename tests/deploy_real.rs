@@ -235,7 +235,7 @@ fn start_server(
 /// but has an `[initial_deployment]` job; an unknown machine PXE-boots Bootworks,
 /// is registered, and gets the image on its disk, checksum verified.
 #[test]
-fn an_unknown_machine_that_pxe_boots_is_registered_and_imaged() {
+fn an_unknown_machine_that_pxe_boots_is_registered_imaged_and_its_job_finished() {
     const NEWCOMER: &str = "02:00:00:00:00:42";
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("images")).unwrap();
@@ -340,8 +340,35 @@ image = "xp-sp2"
     }
     assert!(
         server.0.try_wait().unwrap().is_none(),
-        "the job is not finished (AClient's post-configuration is next), so the server runs on: {log:#?}"
+        "the job is not finished (AClient in the imaged OS is next), so the server runs on: {log:#?}"
     );
+
+    // The imaged OS boots: its AClient presents the credential Bootworks was
+    // registered with (trust on first use), finds Bootworks' note that the
+    // pre-OS step ran, and finishes the job; the server then has nothing left
+    // and ends (--until-done).
+    let (code, out) = run("aclient", false);
+    assert_eq!(code, Some(0), "{out}");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        while let Ok(line) = lines.try_recv() {
+            log.push(line);
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not finish: {log:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("succeeded"), "{log}");
 }
 
 /// Runs `pxelab deploy-server --config CONFIG` until it says where it listens or
