@@ -146,7 +146,7 @@ fn bootworks_waits_for_the_host_then_verifies_and_clears_the_flag() {
 
     let p = wanted.partition;
     h.disk.write(p, 0, &image).unwrap();
-    h.now = h.now + Duration::from_secs(1);
+    h.now += Duration::from_secs(1);
     h.bw.handle_image_delivered(h.now, Ok(()), &mut h.disk);
     h.settle(&image);
 

@@ -682,14 +682,11 @@ impl World {
     /// Multicast sessions that must start now.
     pub(super) fn multicast_poll(&mut self, d: usize) -> Option<Instant> {
         let now = self.now;
-        loop {
-            let Some(receivers) = self.deploys[d]
-                .sessions
-                .as_mut()
-                .and_then(|s| s.poll_start())
-            else {
-                break;
-            };
+        while let Some(receivers) = self.deploys[d]
+            .sessions
+            .as_mut()
+            .and_then(|s| s.poll_start())
+        {
             // Receivers that stopped meanwhile are not waited for.
             let receivers: Vec<usize> = receivers
                 .into_iter()
