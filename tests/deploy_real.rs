@@ -121,7 +121,7 @@ post_name = "WKS-07"
     )
     .unwrap();
 
-    let (mut server, lines, mut log, addr) = start_server(&config, &["--until-done"]);
+    let (mut server, lines, log, addr) = start_server(&config, &["--until-done"]);
 
     let disk = dir.path().join("wks.img");
     let (status, out) = pxelab_bounded(&[
@@ -162,6 +162,27 @@ post_name = "WKS-07"
     assert!(out.contains("WKS-07"), "{out}");
 
     // The server exits on its own (--until-done) with every job succeeded.
+    let (status, log) = wait_for_exit(&mut server, &lines, log);
+    assert!(status.success(), "{log}");
+    assert!(log.contains("succeeded"), "{log}");
+    assert!(log.contains("final:"), "{log}");
+    let image_line = log.lines().find(|l| l.starts_with("image xp-sp2")).unwrap();
+    assert!(
+        image_line.contains(&format!("{} bytes", image.len())),
+        "{log}"
+    );
+}
+
+/// Starts `pxelab deploy-server --listen 127.0.0.1:0 --config CONFIG` plus
+/// `extra` flags; returns the server, its stdout lines as they come, the lines
+/// read so far and the address it listens on.
+/// Waits (bounded) for a `--until-done` server to exit; returns its status and
+/// the whole log, read to the end of its stdout.
+fn wait_for_exit(
+    server: &mut KillOnDrop,
+    lines: &mpsc::Receiver<String>,
+    mut log: Vec<String>,
+) -> (std::process::ExitStatus, String) {
     let deadline = Instant::now() + BOUND;
     let status = loop {
         while let Ok(line) = lines.try_recv() {
@@ -180,20 +201,9 @@ post_name = "WKS-07"
     while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
         log.push(line);
     }
-    let log = log.join("\n");
-    assert!(status.success(), "{log}");
-    assert!(log.contains("succeeded"), "{log}");
-    assert!(log.contains("final:"), "{log}");
-    let image_line = log.lines().find(|l| l.starts_with("image xp-sp2")).unwrap();
-    assert!(
-        image_line.contains(&format!("{} bytes", image.len())),
-        "{log}"
-    );
+    (status, log.join("\n"))
 }
 
-/// Starts `pxelab deploy-server --listen 127.0.0.1:0 --config CONFIG` plus
-/// `extra` flags; returns the server, its stdout lines as they come, the lines
-/// read so far and the address it listens on.
 fn start_server(
     config: &Path,
     extra: &[&str],
@@ -349,24 +359,7 @@ image = "xp-sp2"
     // and ends (--until-done).
     let (code, out) = run("aclient", false);
     assert_eq!(code, Some(0), "{out}");
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        while let Ok(line) = lines.try_recv() {
-            log.push(line);
-        }
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not finish: {log:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
+    let (status, log) = wait_for_exit(&mut server, &lines, log);
     assert!(status.success(), "{log}");
     assert!(log.contains("succeeded"), "{log}");
 }

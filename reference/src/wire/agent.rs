@@ -90,6 +90,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::ParseMode;
+use super::field::{FieldReader, Truncated};
 use crate::net::Mac;
 
 /// TCP port the Deployment Server listens on for agents (Altiris used 402).
@@ -756,7 +757,7 @@ impl AgentMessage {
     pub fn parse_body(msg_type: u8, body: &[u8], mode: ParseMode) -> Result<Self, AgentError> {
         use msg_type::*;
         let msg = type_name(msg_type).ok_or(AgentError::UnknownMessageType(msg_type))?;
-        let mut r = Reader { rest: body, msg };
+        let mut r = Reader(FieldReader::new(body, msg));
         let parsed = match msg_type {
             HELLO => {
                 let agent = r.u8("agent")?;
@@ -1184,46 +1185,33 @@ const CRC_TABLE: [u32; 256] = {
     table
 };
 
-struct Reader<'a> {
-    rest: &'a [u8],
-    msg: &'static str,
+/// A [`FieldReader`] over one message's body, with the agent codec's own
+/// reads (flags, length-prefixed bytes, UTF-8) on top.
+struct Reader<'a>(FieldReader<'a>);
+
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = FieldReader<'a>;
+    fn deref(&self) -> &FieldReader<'a> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl From<Truncated> for AgentError {
+    fn from(t: Truncated) -> Self {
+        AgentError::TruncatedBody {
+            msg: t.msg,
+            field: t.field,
+        }
+    }
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], AgentError> {
-        if n > self.rest.len() {
-            return Err(AgentError::TruncatedBody {
-                msg: self.msg,
-                field,
-            });
-        }
-        let (head, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], AgentError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, AgentError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, AgentError> {
-        self.array(field).map(u16::from_be_bytes)
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, AgentError> {
-        self.array(field).map(u32::from_be_bytes)
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, AgentError> {
-        self.array(field).map(u64::from_be_bytes)
-    }
-
     fn flag(&mut self, field: &'static str) -> Result<bool, AgentError> {
         match self.u8(field)? {
             0 => Ok(false),

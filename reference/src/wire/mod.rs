@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod dhcp;
+mod field;
 pub mod mbr;
 pub mod multicast;
 pub mod pxe;

@@ -93,6 +93,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::ParseMode;
+use super::field::{FieldReader, Truncated};
 use crate::net::Mac;
 
 /// The sender's control port, where Joins, NAKs and Oks arrive (configurable).
@@ -481,10 +482,7 @@ impl Packet {
         }
         let session = u32::from_be_bytes([s0, s1, s2, s3]);
         let msg = type_name(msg_type).ok_or(MulticastError::UnknownMessageType(msg_type))?;
-        let mut r = Reader {
-            rest: &bytes[HEADER_LEN..],
-            msg,
-        };
+        let mut r = Reader::new(&bytes[HEADER_LEN..], msg);
         let message = match msg_type {
             msg_type::ANNOUNCE => {
                 let image_size = r.u64("image_size")?;
@@ -717,44 +715,15 @@ pub fn group_mac(group: Ipv4Addr) -> Mac {
     Mac([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
-    msg: &'static str,
-}
+/// A [`FieldReader`] over one message's body (see [`super::field`]).
+type Reader<'a> = FieldReader<'a>;
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], MulticastError> {
-        if n > self.rest.len() {
-            return Err(MulticastError::Truncated {
-                msg: self.msg,
-                field,
-            });
+impl From<Truncated> for MulticastError {
+    fn from(t: Truncated) -> Self {
+        MulticastError::Truncated {
+            msg: t.msg,
+            field: t.field,
         }
-        let (head, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], MulticastError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, MulticastError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, MulticastError> {
-        self.array(field).map(u16::from_be_bytes)
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, MulticastError> {
-        self.array(field).map(u32::from_be_bytes)
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, MulticastError> {
-        self.array(field).map(u64::from_be_bytes)
     }
 }
 

@@ -513,30 +513,21 @@ impl World {
             .as_ref()
             .is_some_and(|m| m.conn == Some(k) && m.agent.is_some());
         match what {
-            Tcp::Connected => {
-                if current && self.conns[k].agent_open {
-                    if let Some(a) = self.agent_mut(c) {
-                        a.handle_connected(now);
-                    }
-                    self.after(Node::Agent(c));
+            Tcp::Connected | Tcp::ToAgent(_) | Tcp::ServerClosed => {
+                // Only the agent's current connection reaches it.
+                if !(current && self.conns[k].agent_open) {
+                    return;
                 }
-            }
-            Tcp::ToAgent(bytes) => {
-                if current && self.conns[k].agent_open {
-                    let m = self.computers[c].managed.as_mut().expect("current");
-                    if let Some(agent) = m.agent.as_mut() {
-                        agent.agent().handle_bytes(now, &bytes, &mut m.disk);
+                let m = self.computers[c].managed.as_mut().expect("current");
+                if let Some(agent) = m.agent.as_mut() {
+                    let a = agent.agent();
+                    match what {
+                        Tcp::Connected => a.handle_connected(now),
+                        Tcp::ToAgent(bytes) => a.handle_bytes(now, &bytes, &mut m.disk),
+                        _ => a.handle_closed(now),
                     }
-                    self.after(Node::Agent(c));
                 }
-            }
-            Tcp::ServerClosed => {
-                if current && self.conns[k].agent_open {
-                    if let Some(a) = self.agent_mut(c) {
-                        a.handle_closed(now);
-                    }
-                    self.after(Node::Agent(c));
-                }
+                self.after(Node::Agent(c));
             }
             Tcp::ToServer(bytes) => {
                 if !self.conns[k].server_open {
@@ -566,11 +557,6 @@ impl World {
                 }
             }
         }
-    }
-
-    fn agent_mut(&mut self, c: usize) -> Option<&mut dyn pxelab_reference::agent::Agent> {
-        let m = self.computers[c].managed.as_mut()?;
-        Some(m.agent.as_mut()?.agent())
     }
 
     /// Sends what the session wrote, logs what it and the server decided, and
