@@ -176,6 +176,37 @@ post_name = "WKS-07"
 /// Starts `pxelab deploy-server --listen 127.0.0.1:0 --config CONFIG` plus
 /// `extra` flags; returns the server, its stdout lines as they come, the lines
 /// read so far and the address it listens on.
+/// The lines a child writes to `pipe`, as they come.
+fn line_channel(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Reads lines into `log` until `pick` finds what it wants in one (bounded).
+fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    log: &mut Vec<String>,
+    what: &str,
+    pick: impl Fn(&str) -> Option<String>,
+) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|_| panic!("the server's log never showed {what}: {log:#?}"));
+        log.push(line.clone());
+        if let Some(found) = pick(&line) {
+            return found;
+        }
+    }
+}
+
 /// Waits (bounded) for a `--until-done` server to exit; returns its status and
 /// the whole log, read to the end of its stdout.
 fn wait_for_exit(
@@ -219,25 +250,11 @@ fn start_server(
             .spawn()
             .expect("run pxelab deploy-server"),
     );
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = server.0.stdout.take().expect("piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = line_channel(server.0.stdout.take().expect("piped"));
     let mut log = Vec::new();
-    let addr = loop {
-        let line = lines
-            .recv_timeout(BOUND)
-            .unwrap_or_else(|_| panic!("the server never said where it listens: {log:#?}"));
-        log.push(line.clone());
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
+    let addr = wait_for_line(&lines, &mut log, "where it listens", |l| {
+        l.strip_prefix("listening on ").map(str::to_string)
+    });
     (server, lines, log, addr)
 }
 
@@ -558,25 +575,12 @@ fn serve_deploy_runs_the_deployment_server_beside_the_pxe_server() {
             .spawn()
             .expect("run pxelab serve"),
     );
-    let (tx, lines) = mpsc::channel();
-    let stderr = server.0.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = line_channel(server.0.stderr.take().expect("piped"));
     let mut log = Vec::new();
-    let addr = loop {
-        let line = lines
-            .recv_timeout(BOUND)
-            .unwrap_or_else(|_| panic!("no deployment server in the log: {log:#?}"));
-        log.push(line.clone());
-        if let Some((_, addr)) = line.split_once("deployment server listening on ") {
-            break addr.trim().to_string();
-        }
-    };
+    let addr = wait_for_line(&lines, &mut log, "the deployment server", |l| {
+        l.split_once("deployment server listening on ")
+            .map(|(_, addr)| addr.trim().to_string())
+    });
     let disk = dir.path().join("wks.img");
     let (status, out) = pxelab_bounded(&[
         "agent",
