@@ -157,3 +157,26 @@ fn a_unicast_deploy_images_both_machines_byte_for_byte() {
     let i = r.deployments[0].imaging.as_ref().unwrap();
     assert_eq!(i.machines, 2);
 }
+
+#[test]
+fn a_network_first_machine_whose_pxe_fails_boots_its_disk() {
+    // Nobody answers its DHCPDISCOVERs: the ROM gives up (PXE-E51) and the
+    // BIOS goes on to the next boot device, where Windows runs AClient.
+    let mut sc = scenario(deployment(DeployMode::Reference, vec![], vec![]), 1);
+    sc.servers[0].ignore = sc.fleet_macs("wks");
+    if let Some(m) = sc.fleets[0].machine.as_mut() {
+        m.boot_order = BootOrder::Network;
+    }
+    let r = go(&sc);
+    let text = to_text(&r);
+    assert_eq!(r.fleets[0].deployment.as_ref().unwrap().in_os, 1, "{text}");
+    let path = &r.clients[0].path;
+    let pxe = path.iter().position(|s| s.contains("PXE-E51"));
+    let aclient = path
+        .iter()
+        .position(|s| s.contains("connecting to the deployment server"));
+    assert!(
+        matches!((pxe, aclient), (Some(p), Some(a)) if p < a),
+        "PXE fails first, then AClient runs: {path:#?}"
+    );
+}

@@ -334,7 +334,7 @@ impl World {
     }
 
     /// A line of the machine's story, for the report of small runs.
-    fn step(&mut self, c: usize, text: String) {
+    pub(super) fn step(&mut self, c: usize, text: String) {
         if let Some(paths) = &mut self.paths {
             paths[c].push(format!(
                 "{} {text}",

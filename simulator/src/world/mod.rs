@@ -614,6 +614,10 @@ impl World {
             }
             FirmwareEvent::Failed { error, detail } if self.computers[c].managed.is_some() => {
                 // The BIOS goes on to its next boot device.
+                self.step(
+                    c,
+                    format!("PXE: {error} ({detail}); the BIOS boots the disk"),
+                );
                 let label = format!("PXE: {error}");
                 if let Some(looping) = self.computers[c].record_stage(label, now) {
                     self.finish(c, looping);
