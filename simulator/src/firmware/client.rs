@@ -16,7 +16,7 @@ use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{
     CLIENT_PORT, DhcpMessage, FLAG_BROADCAST, MessageType, Op, PXE_PORT, SERVER_PORT, code,
 };
-use pxelab_reference::wire::pxe::{BootItem, ClassKind, PxeClientClass, PxeVendorOptions};
+use pxelab_reference::wire::pxe::{BootItem, ClassKind, ClientArch, PxeClientClass, PxeVendorOptions};
 use pxelab_reference::wire::tftp::ErrorCode;
 use pxelab_reference::{Datagram, Instant, L2Dest, Mac, Transmit};
 use rand::Rng;
@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use super::error::PxeError;
 use super::offer::{self, BootSource, Decision, Moment, Offer, OfferKind, Plan};
 use super::profile::{OfferRule, Profile};
-use super::quirk::Quirk;
+use super::quirk::{MIN_REPLY_LATENCY, Quirk};
 
 const TFTP_PORT: u16 = 69;
 /// Restarts of discovery after a DHCPNAK before the client gives up.
@@ -206,6 +206,8 @@ pub struct Firmware {
     deadline: Option<Instant>,
     /// First DISCOVER of the current round.
     started: Instant,
+    /// The latest DISCOVER (Q13: replies too soon after it are lost).
+    last_discover: Instant,
     offers: Vec<Offer>,
     /// Offers seen this round: (all, with an address).
     seen: (u32, u32),
@@ -234,6 +236,7 @@ impl Firmware {
             phase: Phase::Off,
             deadline: None,
             started: Instant::ZERO,
+            last_discover: Instant::ZERO,
             offers: Vec::new(),
             seen: (0, 0),
             notes: Vec::new(),
@@ -303,13 +306,20 @@ impl Firmware {
                 code::VENDOR_CLASS => {
                     let class = PxeClientClass {
                         kind: ClassKind::Pxe,
-                        arch: p.arch,
+                        arch: self.announced_arch(),
                         undi_major: u16::from(p.undi.0),
                         undi_minor: u16::from(p.undi.1),
                     };
-                    m.push_option(c, class.emit());
+                    let mut v = class.emit();
+                    // Q15: same layout, another vendor prefix.
+                    if p.has(Quirk::HwClientVendorClass)
+                        && let Some(rest) = v.strip_prefix(b"PXEClient".as_slice())
+                    {
+                        v = [b"HW-Client".as_slice(), rest].concat();
+                    }
+                    m.push_option(c, v);
                 }
-                code::CLIENT_ARCH => m.push_option(c, p.arch.0.to_be_bytes()),
+                code::CLIENT_ARCH => m.push_option(c, self.announced_arch().0.to_be_bytes()),
                 code::CLIENT_NDI => m.push_option(c, [1, p.undi.0, p.undi.1]),
                 code::CLIENT_UUID => {
                     if let Some(g) = self.uuid() {
@@ -335,6 +345,16 @@ impl Firmware {
             m.push_option(c, d);
         }
         m
+    }
+
+    /// The architecture options 93 and 60 announce: the profile's, or x86
+    /// BIOS for a client that misreports it (Q16).
+    fn announced_arch(&self) -> ClientArch {
+        if self.profile.has(Quirk::WrongArchOption93) {
+            ClientArch::X86_BIOS
+        } else {
+            self.profile.arch
+        }
     }
 
     fn secs(&self, now: Instant) -> u16 {
@@ -406,6 +426,7 @@ impl Firmware {
         let mut m = self.message(MessageType::Discover, Vec::new());
         m.secs = self.secs(now);
         self.broadcast(&m);
+        self.last_discover = now;
         self.events.push_back(FirmwareEvent::Discover {
             xid: self.xid,
             attempt: window as u32 + 1,
@@ -417,6 +438,14 @@ impl Firmware {
         let Phase::Discovering { window } = self.phase else {
             return;
         };
+        if self.profile.has(Quirk::MinReplyLatency) && now - self.last_discover < MIN_REPLY_LATENCY {
+            self.note(format!(
+                "reply from {} lost: it came within {} ms of the DISCOVER (Q13)",
+                src.ip(),
+                MIN_REPLY_LATENCY.as_millis()
+            ));
+            return;
+        }
         let Some(kind) = offer::classify(&msg) else {
             self.note(format!(
                 "reply from {} ignored: no address and no PXEClient",
@@ -968,6 +997,19 @@ impl Firmware {
                 data.len()
             );
             return self.fail(PxeError::E3F, detail);
+        }
+        // Q30: a 16-bit counter that cannot wrap never accepts the block after
+        // 65535 (0, or 1 from a server that wraps to one), so the transfer
+        // stalls there and times out.
+        if self.profile.has(Quirk::NoBlockRollover)
+            && let [0, 3, hi, lo, ..] = d.payload
+            && d.src.ip() == server
+        {
+            let block = u16::from_be_bytes([*hi, *lo]);
+            let wrapped = block == 0 || (block == 1 && client.received() >= 65535 * 8);
+            if wrapped && client.received() > 0 {
+                return;
+            }
         }
         client.handle_datagram(now, d);
         self.drain_tftp();

@@ -6,14 +6,16 @@
 //! research §2–3; [`Quirk`]s switch on sourced deviations. Failures end as the
 //! [`PxeError`] the machine's screen would show.
 
+mod catalog;
 mod client;
 mod error;
 mod offer;
 mod profile;
 mod quirk;
 
+pub use catalog::{Entry as CatalogEntry, Scope as QuirkScope, Status as QuirkStatus, catalog, entry as catalog_entry};
 pub use client::{Firmware, FirmwareEvent, Identity};
 pub use error::PxeError;
 pub use offer::OfferKind;
 pub use profile::{OfferRule, Profile};
-pub use quirk::Quirk;
+pub use quirk::{MIN_REPLY_LATENCY, Quirk};

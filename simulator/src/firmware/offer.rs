@@ -254,6 +254,9 @@ pub(crate) fn keeps(profile: &Profile, offers: &[Offer], new: &Offer) -> Result<
         })
     };
     match new.kind {
+        kind if kind.is_proxy() && profile.has(Quirk::NoProxyMerge) => {
+            Err("ProxyDHCP offer not merged with a DHCP offer (Q3)".into())
+        }
         OfferKind::DhcpWfm11a | OfferKind::ProxyWfm11a if profile.offer_rule == OfferRule::Edk2 => {
             Err("multicast download (WfM11a) is not supported: offer discarded (EDK2, Q24)".into())
         }

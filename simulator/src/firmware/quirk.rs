@@ -26,13 +26,44 @@ pub enum Quirk {
     /// then a 4011 REQUEST) boots them (HP DL380 Gen9, pixiecore's design).
     #[serde(rename = "rejects-proxy-pxe10")]
     RejectsProxyPxe10,
+    /// Q3 (bootimus #77, HP UEFI laptop): a ProxyDHCP offer is never merged
+    /// with the router's DHCP offer, so the client acts as if it had none.
+    #[serde(rename = "no-proxy-merge")]
+    NoProxyMerge,
+    /// Q13 (dnsmasq `dhcp-reply-delay`): a DHCP reply arriving within
+    /// [`MIN_REPLY_LATENCY`] of the DISCOVER is lost by the firmware.
+    #[serde(rename = "min-reply-latency")]
+    MinReplyLatency,
+    /// Q15 (dnsmasq `--dhcp-pxe-vendor`): option 60 says `HW-Client` where
+    /// PXE 2.1 says `PXEClient`.
+    #[serde(rename = "hw-client-vendor-class")]
+    HwClientVendorClass,
+    /// Q16 (WDS `ArchitectureDiscovery`): an x64 client announces
+    /// architecture 0 (x86 BIOS) in options 93 and 60.
+    #[serde(rename = "wrong-arch-option93")]
+    WrongArchOption93,
+    /// Q30 (PyPXE #160, rpi-eeprom #720): the TFTP block counter does not
+    /// roll over, so a file of more than 65535 blocks stalls at the wrap.
+    #[serde(rename = "no-block-rollover")]
+    NoBlockRollover,
 }
+
+/// Q13: how soon after its DISCOVER a reply is "instant" for a
+/// [`Quirk::MinReplyLatency`] client. No source gives a figure (dnsmasq's
+/// workaround delays by whole seconds); 50 ms is longer than any simulated
+/// LAN round trip and shorter than any configured respond delay of interest.
+pub const MIN_REPLY_LATENCY: std::time::Duration = std::time::Duration::from_millis(50);
 
 const ALL: &[Quirk] = &[
     Quirk::Edk2Bz469,
     Quirk::NoUuid,
     Quirk::ZeroUuid,
     Quirk::RejectsProxyPxe10,
+    Quirk::NoProxyMerge,
+    Quirk::MinReplyLatency,
+    Quirk::HwClientVendorClass,
+    Quirk::WrongArchOption93,
+    Quirk::NoBlockRollover,
 ];
 
 impl Quirk {
@@ -43,6 +74,11 @@ impl Quirk {
             Quirk::NoUuid => "no-uuid",
             Quirk::ZeroUuid => "zero-uuid",
             Quirk::RejectsProxyPxe10 => "rejects-proxy-pxe10",
+            Quirk::NoProxyMerge => "no-proxy-merge",
+            Quirk::MinReplyLatency => "min-reply-latency",
+            Quirk::HwClientVendorClass => "hw-client-vendor-class",
+            Quirk::WrongArchOption93 => "wrong-arch-option93",
+            Quirk::NoBlockRollover => "no-block-rollover",
         }
     }
 
@@ -56,20 +92,9 @@ impl Quirk {
         ALL
     }
 
-    /// One line: what the machine does and where it was seen.
+    /// One line: what the machine does (from the catalogue).
     pub fn description(&self) -> &'static str {
-        match self {
-            Quirk::Edk2Bz469 => {
-                "EDK2 BZ 469: the first ProxyPxe10 offer is never cached, so ProxyDHCP with option 43 fails (Q2)"
-            }
-            Quirk::NoUuid => "sends no option 97 client UUID (Q5, pixiecore #21)",
-            Quirk::ZeroUuid => {
-                "sends an all-zero option 97 GUID (EDK2 fallback when SMBIOS is unreadable)"
-            }
-            Quirk::RejectsProxyPxe10 => {
-                "ignores a ProxyDHCP offer with 43.6 = 8 and DISCOVERs again; boots only via BINL/4011 (Q1)"
-            }
-        }
+        super::catalog::entry(self.id()).map_or("", |e| e.description)
     }
 }
 

@@ -505,6 +505,25 @@ impl Checker<'_> {
         for (j, q) in f.quirks.iter().enumerate() {
             let qpath = format!("{path}.quirks[{j}]");
             let Some(quirk) = quirk_from_id(q.get_ref()) else {
+                if let Some(e) = crate::firmware::catalog_entry(q.get_ref()) {
+                    let how = match e.status {
+                        crate::firmware::QuirkStatus::Implemented { knob } => {
+                            format!("it is switched on by {knob}")
+                        }
+                        crate::firmware::QuirkStatus::NotModelled { why } => {
+                            format!("it is not modelled: {why}")
+                        }
+                    };
+                    return Err(self.err(
+                        q.span(),
+                        &qpath,
+                        format_args!(
+                            " = {:?}: not a per-fleet quirk ({}); {how} (see `pxelab quirks`)",
+                            q.get_ref(),
+                            e.research
+                        ),
+                    ));
+                }
                 return Err(self.err(
                     q.span(),
                     &qpath,
