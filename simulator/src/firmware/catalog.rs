@@ -55,6 +55,19 @@ impl Status {
     }
 }
 
+/// Where a scenario lists the id to switch the quirk on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Switch {
+    /// `quirks = ["<id>"]` on a `[[fleet]]`.
+    FleetQuirk,
+    /// `quirks = ["<id>"]` on a foreign `[[server]]` (dhcp, dhcp-pxe, rogue).
+    ServerQuirk,
+    /// Not by id: built into a profile or server kind, another scenario key,
+    /// or not modelled at all (see the status).
+    None,
+}
+
 /// One catalogue entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -73,8 +86,8 @@ pub struct Entry {
     /// Modelled or not.
     #[serde(flatten)]
     pub status: Status,
-    /// Whether `quirks = [...]` on a `[[fleet]]` accepts the id.
-    pub fleet_quirk: bool,
+    /// Where the id is accepted in a scenario.
+    pub switch: Switch,
 }
 
 const fn fleet(
@@ -94,7 +107,7 @@ const fn fleet(
         status: Status::Implemented {
             knob: "[[fleet]] quirks = [\"<id>\"]",
         },
-        fleet_quirk: true,
+        switch: Switch::FleetQuirk,
     }
 }
 
@@ -115,7 +128,7 @@ const fn built_in(
         scope,
         applies_to,
         status: Status::Implemented { knob },
-        fleet_quirk: false,
+        switch: Switch::None,
     }
 }
 
@@ -136,7 +149,7 @@ const fn not_modelled(
         scope,
         applies_to,
         status: Status::NotModelled { why },
-        fleet_quirk: false,
+        switch: Switch::None,
     }
 }
 
@@ -162,15 +175,18 @@ const CATALOG: &[Entry] = &[
         "garybowers/bootimus issue #77 (HP laptop, arch 7: DISCOVER retried with secs 0/4/12/28, zero 4011 traffic)",
         "any profile (seen on HP UEFI)",
     ),
-    built_in(
-        "stray-option60",
-        "Q4",
-        Scope::Server,
-        "a DHCP server sends option 60 PXEClient without 43: EDK2 classes the offer BINL and asks siaddr:4011, where nobody listens",
-        "FOGProject/fog-docs PR #188 (option 060 stops UEFI); Broadcom KB 152549 PXE-E11 cause (option 60 on the DHCP server, proxy elsewhere)",
-        "server kinds dhcp, dhcp-pxe, rogue",
-        "[[server]] stray_option60 = true",
-    ),
+    Entry {
+        id: "stray-option60",
+        research: "Q4",
+        description: "a DHCP server sends option 60 PXEClient without 43: EDK2 classes the offer BINL and asks siaddr:4011, where nobody listens",
+        source: "FOGProject/fog-docs PR #188 (option 060 stops UEFI); Broadcom KB 152549 PXE-E11 cause (option 60 on the DHCP server, proxy elsewhere)",
+        scope: Scope::Server,
+        applies_to: "server kinds dhcp, dhcp-pxe, rogue",
+        status: Status::Implemented {
+            knob: "[[server]] quirks = [\"stray-option60\"] (or stray_option60 = true)",
+        },
+        switch: Switch::ServerQuirk,
+    },
     fleet(
         "no-uuid",
         "Q5",
@@ -436,6 +452,14 @@ pub fn catalog() -> &'static [Entry] {
     CATALOG
 }
 
+/// Ids a `[[server]]`'s `quirks` accepts.
+pub fn server_quirk_ids() -> impl Iterator<Item = &'static str> + Clone {
+    CATALOG
+        .iter()
+        .filter(|e| e.switch == Switch::ServerQuirk)
+        .map(|e| e.id)
+}
+
 /// The entry with this id.
 pub fn entry(id: &str) -> Option<&'static Entry> {
     CATALOG.iter().find(|e| e.id == id)
@@ -461,7 +485,7 @@ mod tests {
     fn fleet_quirks_are_exactly_the_quirk_enum() {
         let fleet: Vec<&str> = CATALOG
             .iter()
-            .filter(|e| e.fleet_quirk)
+            .filter(|e| e.switch == Switch::FleetQuirk)
             .map(|e| e.id)
             .collect();
         let mut enumerated: Vec<&str> = Quirk::all().iter().map(Quirk::id).collect();

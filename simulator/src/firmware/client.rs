@@ -16,7 +16,9 @@ use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{
     CLIENT_PORT, DhcpMessage, FLAG_BROADCAST, MessageType, Op, PXE_PORT, SERVER_PORT, code,
 };
-use pxelab_reference::wire::pxe::{BootItem, ClassKind, ClientArch, PxeClientClass, PxeVendorOptions};
+use pxelab_reference::wire::pxe::{
+    BootItem, ClassKind, ClientArch, PxeClientClass, PxeVendorOptions,
+};
 use pxelab_reference::wire::tftp::ErrorCode;
 use pxelab_reference::{Datagram, Instant, L2Dest, Mac, Transmit};
 use rand::Rng;
@@ -438,7 +440,8 @@ impl Firmware {
         let Phase::Discovering { window } = self.phase else {
             return;
         };
-        if self.profile.has(Quirk::MinReplyLatency) && now - self.last_discover < MIN_REPLY_LATENCY {
+        if self.profile.has(Quirk::MinReplyLatency) && now - self.last_discover < MIN_REPLY_LATENCY
+        {
             self.note(format!(
                 "reply from {} lost: it came within {} ms of the DISCOVER (Q13)",
                 src.ip(),

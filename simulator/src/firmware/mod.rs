@@ -13,7 +13,10 @@ mod offer;
 mod profile;
 mod quirk;
 
-pub use catalog::{Entry as CatalogEntry, Scope as QuirkScope, Status as QuirkStatus, catalog, entry as catalog_entry};
+pub use catalog::{
+    Entry as CatalogEntry, Scope as QuirkScope, Status as QuirkStatus, Switch as QuirkSwitch,
+    catalog, entry as catalog_entry, server_quirk_ids,
+};
 pub use client::{Firmware, FirmwareEvent, Identity};
 pub use error::PxeError;
 pub use offer::OfferKind;

@@ -18,6 +18,7 @@ use super::file::{
 };
 use super::types::*;
 use super::{profile_ids, quirk_from_id, quirk_ids};
+use crate::firmware::server_quirk_ids;
 
 type R<T> = Result<T, ScenarioError>;
 
@@ -708,6 +709,7 @@ impl Checker<'_> {
             ));
         }
         self.kind_fields(s, &path)?;
+        let quirks = self.server_quirks(s, &path)?;
         let respond_delay_ms = s.respond_delay_ms.as_ref().map_or(0, |d| *d.get_ref());
         let link = s
             .link
@@ -798,7 +800,8 @@ impl Checker<'_> {
                     .map(|d| d.get_ref().clone())
                     .unwrap_or_default(),
                 lease_time_s,
-                stray_option60: s.stray_option60.as_ref().is_some_and(|v| *v.get_ref()),
+                stray_option60: s.stray_option60.as_ref().is_some_and(|v| *v.get_ref())
+                    || quirks.contains(&"stray-option60"),
             })
         };
         let role = match kind {
@@ -919,6 +922,43 @@ impl Checker<'_> {
         })
     }
 
+    /// A `[[server]]`'s quirk ids: each a server quirk of the catalogue, once.
+    fn server_quirks(&self, s: &ServerFile, path: &str) -> R<Vec<&'static str>> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for (j, q) in s.quirks.iter().enumerate() {
+            let qpath = format!("{path}.quirks[{j}]");
+            let id = q.get_ref().as_str();
+            let Some(known) = server_quirk_ids().find(|k| *k == id) else {
+                let why = match crate::firmware::catalog_entry(id) {
+                    Some(e) => format!(
+                        "not a per-server quirk ({}, switched on by {})",
+                        e.research,
+                        match e.status {
+                            crate::firmware::QuirkStatus::Implemented { knob } => knob,
+                            crate::firmware::QuirkStatus::NotModelled { .. } =>
+                                "nothing: not modelled",
+                        }
+                    ),
+                    None => format!(
+                        "no such server quirk (server quirks: {}){}",
+                        list(server_quirk_ids()),
+                        did_you_mean(id, server_quirk_ids())
+                    ),
+                };
+                return Err(self.err(
+                    q.span(),
+                    &qpath,
+                    format_args!(" = {id:?}: {why} (see `pxelab quirks`)"),
+                ));
+            };
+            if out.contains(&known) {
+                return Err(self.err(q.span(), &qpath, format_args!(" = {id:?}: listed twice")));
+            }
+            out.push(known);
+        }
+        Ok(out)
+    }
+
     /// A key given to a kind it does not apply to is an error, not silently
     /// ignored: it would otherwise look as if the file configured something.
     fn kind_fields(&self, s: &ServerFile, path: &str) -> R<()> {
@@ -926,7 +966,7 @@ impl Checker<'_> {
         let kind = *s.kind.get_ref();
         let span = |o: &Option<Range<usize>>| o.clone();
         let first_span = |v: &[Spanned<String>]| v.first().map(|x| x.span());
-        let fields: [KindKey<'_>; 14] = [
+        let fields: [KindKey<'_>; 15] = [
             (
                 "mode",
                 span(&s.mode.as_ref().map(|x| x.span())),
@@ -963,6 +1003,7 @@ impl Checker<'_> {
                 span(&s.stray_option60.as_ref().map(|x| x.span())),
                 &[Dhcp, DhcpPxe, Rogue],
             ),
+            ("quirks", first_span(&s.quirks), &[Dhcp, DhcpPxe, Rogue]),
             (
                 "next_server",
                 span(&s.next_server.as_ref().map(|x| x.span())),

@@ -259,6 +259,10 @@ pub(crate) struct ServerFile {
     #[serde(default)]
     #[schemars(with = "Option<bool>")]
     pub stray_option60: Option<Spanned<bool>>,
+    /// Foreign kinds: server quirk ids from `pxelab quirks` (`stray-option60`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub quirks: Vec<Spanned<String>>,
     /// dhcp-pxe: `siaddr` (default: the server's address).
     #[serde(default)]
     #[schemars(with = "Option<Ipv4Addr>")]
