@@ -3,6 +3,7 @@
 
 mod agent;
 mod config;
+mod quirks;
 mod run;
 mod serve;
 
@@ -34,6 +35,8 @@ enum Command {
     /// Run one boot of a deployment agent (AClient or Bootworks) against a
     /// Deployment Server, on a file-backed disk.
     Agent(agent::AgentArgs),
+    /// List the catalogue of known PXE quirks and how a scenario enables them.
+    Quirks(quirks::QuirksArgs),
 }
 
 /// What follows the default run when `pxelab` runs with no arguments.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::DeployServer(args)) => agent::deploy_server(args),
         Some(Command::Agent(args)) => agent::agent(args),
+        Some(Command::Quirks(args)) => quirks::quirks(args),
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&pxelab_simulator::scenario::schema()) {
                 Ok(s) => run::emit(&format!("{s}\n"), ExitCode::SUCCESS),
