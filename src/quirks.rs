@@ -9,7 +9,7 @@ use pxelab_simulator::firmware::{CatalogEntry, QuirkStatus, QuirkSwitch, catalog
 
 /// Options of `pxelab quirks`.
 #[derive(Debug, Args)]
-#[command(long_about = "\
+#[command(after_help = "\
 Lists every known PXE quirk (research rows Q1-Q33): real firmware, server and
 network behaviour that breaks network boots in the field, with the source it
 was seen in and whether the simulator models it.
