@@ -162,7 +162,7 @@ fn bad_inputs_name_field_line_and_fix() {
         (
             "bad quirk, with suggestion",
             append("quirks = [\"no-uuid\", \"edk2-bz496\"]\n"),
-            "t.toml:27:22: fleet[0].quirks[1] = \"edk2-bz496\": no such quirk (quirks: edk2-bz469, no-uuid, zero-uuid, rejects-proxy-pxe10); did you mean \"edk2-bz469\"?",
+            "t.toml:27:22: fleet[0].quirks[1] = \"edk2-bz496\": no such quirk (quirks: edk2-bz469, no-uuid, zero-uuid, rejects-proxy-pxe10, no-proxy-merge, min-reply-latency, hw-client-vendor-class, wrong-arch-option93, no-block-rollover); did you mean \"edk2-bz469\"?",
         ),
         (
             "count too large for the mac_prefix",
