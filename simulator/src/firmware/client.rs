@@ -362,16 +362,16 @@ impl Firmware {
         m
     }
 
+    fn secs(&self, now: Instant) -> u16 {
+        u16::try_from((now - self.started).as_secs()).unwrap_or(u16::MAX)
+    }
+
     /// A DHCPREQUEST to a boot server (4011, or a 43.71 discovery), in the
     /// profile's order for those when it has one.
     fn boot_request(&self, extra: Vec<(u8, Vec<u8>)>) -> DhcpMessage {
         let p = &self.profile;
         let order = p.boot_request_order.as_deref().unwrap_or(&p.option_order);
         self.message_in(MessageType::Request, extra, order)
-    }
-
-    fn secs(&self, now: Instant) -> u16 {
-        u16::try_from((now - self.started).as_secs()).unwrap_or(u16::MAX)
     }
 
     fn broadcast(&mut self, m: &DhcpMessage) {
