@@ -6,7 +6,9 @@
 //! the BIOS iPXE ROM of an e1000 in full mode and through ProxyDHCP + 4011 next to a
 //! plain DHCP server, and OVMF's own EDK2 PXE client on virtio-net loading
 //! `ipxe.efi`, which then fetches the `boot.ipxe` script. A QEMU boot passes when the
-//! marker printed by that script appears on the serial console.
+//! marker printed by that script appears on the serial console. `fidelity_story`
+//! boots the same two real clients through dnsmasq + pxelab's ProxyDHCP and
+//! compares their path with the `proxydhcp-bios-uefi` scenario's (issue 6).
 //!
 //! # Running
 //!
@@ -27,6 +29,7 @@
 
 mod real_peers {
     pub mod dhcp_clients;
+    pub mod fidelity_story;
     pub mod netns;
     pub mod qemu_boot;
     pub mod server;

@@ -354,17 +354,25 @@ fn ipxe_without_priorities_takes_the_later_offer() {
 
 #[test]
 fn ipxe_leaves_discovery_as_soon_as_a_proxy_offer_is_in() {
+    // iPXE chainloaded (dhcp.c: at the offer)...
+    let d = offered(
+        Profile::pxe21_bios().ipxe_chained(),
+        vec![(100, A, |x| dhcp_only(x, A, Y1)), (500, C, proxy_binl_c)],
+    );
+    assert_eq!(d.selected(), Some((ms(500), A, Some(C))));
+    // ...the ROM at the first DISCOVER timer's expiry (as captured,
+    // tests/fixtures/firmware/ipxe-bios.json).
     let d = offered(
         Profile::ipxe(),
         vec![(100, A, |x| dhcp_only(x, A, Y1)), (500, C, proxy_binl_c)],
     );
-    assert_eq!(d.selected(), Some((ms(500), A, Some(C))));
+    assert_eq!(d.selected(), Some((Instant::from_secs(1), A, Some(C))));
 }
 
 #[test]
 fn ipxe_gives_up_on_a_silent_proxy_after_2_s_and_boots_the_ack() {
     let mut d = offered_only(
-        Profile::ipxe(),
+        Profile::pxe21_bios().ipxe_chained(),
         vec![(100, A, |x| dhcp_only(x, A, Y1)), (200, C, proxy_binl_c)],
     );
     ack(&mut d, ms(300), A, Y1, |m| with_file(m, A, "fallback.ipxe"));

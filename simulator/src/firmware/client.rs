@@ -280,8 +280,19 @@ impl Firmware {
     }
 
     /// A client message with the profile's identity options in its order;
-    /// `extra` (50, 54, 43) follows option 53.
+    /// `extra` (50, 54, 43) follows option 53, except the codes the profile's
+    /// order lists itself (iPXE writes 54 and 50 last, after 97).
     fn message(&self, kind: MessageType, extra: Vec<(u8, Vec<u8>)>) -> DhcpMessage {
+        self.message_in(kind, extra, &self.profile.option_order)
+    }
+
+    /// [`Self::message`] with the options in `order` instead of the profile's.
+    fn message_in(
+        &self,
+        kind: MessageType,
+        extra: Vec<(u8, Vec<u8>)>,
+        order: &[u8],
+    ) -> DhcpMessage {
         let p = &self.profile;
         let mut m = DhcpMessage {
             op: Op::BootRequest,
@@ -290,8 +301,10 @@ impl Firmware {
             ..DhcpMessage::default()
         };
         m.chaddr[..6].copy_from_slice(&self.id.mac.0);
-        let mut extra = Some(extra);
-        for &c in &p.option_order {
+        let (mut listed, unlisted): (Vec<_>, Vec<_>) =
+            extra.into_iter().partition(|(c, _)| order.contains(c));
+        let mut extra = Some(unlisted);
+        for &c in order {
             match c {
                 code::MESSAGE_TYPE => {
                     m.push_option(code::MESSAGE_TYPE, [u8::from(kind)]);
@@ -340,10 +353,22 @@ impl Firmware {
                         m.push_option(c, f.clone());
                     }
                 }
-                _ => {}
+                // RFC 2132 §9.14 with hardware type 1 (Ethernet) and the MAC,
+                // as iPXE writes it (tests/fixtures/firmware).
+                code::CLIENT_ID => {
+                    let mut v = vec![1u8];
+                    v.extend_from_slice(&self.id.mac.0);
+                    m.push_option(c, v);
+                }
+                _ => {
+                    if let Some(i) = listed.iter().position(|(x, _)| *x == c) {
+                        let (c, d) = listed.remove(i);
+                        m.push_option(c, d);
+                    }
+                }
             }
         }
-        for (c, d) in extra.take().unwrap_or_default() {
+        for (c, d) in extra.take().unwrap_or_default().into_iter().chain(listed) {
             m.push_option(c, d);
         }
         m
@@ -361,6 +386,14 @@ impl Firmware {
 
     fn secs(&self, now: Instant) -> u16 {
         u16::try_from((now - self.started).as_secs()).unwrap_or(u16::MAX)
+    }
+
+    /// A DHCPREQUEST to a boot server (4011, or a 43.71 discovery), in the
+    /// profile's order for those when it has one.
+    fn boot_request(&self, extra: Vec<(u8, Vec<u8>)>) -> DhcpMessage {
+        let p = &self.profile;
+        let order = p.boot_request_order.as_deref().unwrap_or(&p.option_order);
+        self.message_in(MessageType::Request, extra, order)
     }
 
     fn broadcast(&mut self, m: &DhcpMessage) {
@@ -584,6 +617,9 @@ impl Firmware {
             (code::SERVER_ID, chosen.server.octets().to_vec()),
         ];
         let mut m = self.message(MessageType::Request, extra);
+        if let Some(size) = self.profile.request_max_message_size {
+            m.set_option(code::MAX_MESSAGE_SIZE, size.to_be_bytes());
+        }
         m.secs = self.secs(now);
         self.broadcast(&m);
         self.deadline = Some(now + nth(&self.profile.request_timeouts, attempt));
@@ -699,7 +735,7 @@ impl Firmware {
         };
         let (server, attempt) = (servers[*index], *attempt);
         let Some(ip) = self.ip else { return };
-        let mut m = self.message(MessageType::Request, Vec::new());
+        let mut m = self.boot_request(Vec::new());
         m.ciaddr = ip;
         m.flags = 0;
         self.out.push_back(Transmit {
@@ -894,7 +930,7 @@ impl Firmware {
             .emit()
             .map(|b| vec![(code::VENDOR_SPECIFIC, b)])
             .unwrap_or_default();
-        let mut m = self.message(MessageType::Request, extra);
+        let mut m = self.boot_request(extra);
         m.ciaddr = ip;
         m.flags = 0;
         let payload = m.emit();

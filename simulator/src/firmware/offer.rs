@@ -429,7 +429,10 @@ fn ipxe(profile: &Profile, offers: &[Offer], m: &Moment) -> Decision {
     };
     let no_pxedhcp = offers[d].ipxe_no_pxedhcp();
     let waited: Duration = m.now - m.started;
-    if !(proxy.is_some() || no_pxedhcp || waited > profile.proxy_wait) {
+    // With `ipxe_proxy_on_timer` a ProxyDHCP offer in hand lets iPXE leave
+    // discovery only when its DISCOVER timer expires (the ROMs as captured).
+    let proxy_ready = proxy.is_some() && (m.window_ended || !profile.ipxe_proxy_on_timer);
+    if !(proxy_ready || no_pxedhcp || waited > profile.proxy_wait) {
         return Decision::Wait;
     }
     let boot = match proxy {

@@ -31,7 +31,9 @@ pub enum OfferRule {
     Edk2,
     /// iPXE dhcp.c: keep the best DHCP offer and the best ProxyDHCP offer
     /// (175.1 priority, ties to the later one); leave discovery with a DHCP offer
-    /// and a proxy offer, or once `proxy_wait` has passed since discovery began.
+    /// and a proxy offer (at once, or at the DISCOVER timer's expiry with
+    /// `ipxe_proxy_on_timer`), or once `proxy_wait` has passed since
+    /// discovery began.
     Ipxe,
 }
 
@@ -52,9 +54,18 @@ pub struct Profile {
     pub max_message_size: u16,
     /// Codes of the client-identity options in the order the firmware writes
     /// them (53 is always first; 50/54 follow it in a REQUEST). Codes from
-    /// 53, 57, 55, 60, 93, 94, 97, 77, 175; 77/175 are written only when
-    /// `user_class` / `ipxe_features` say so, 97 per the UUID rules.
+    /// 53, 57, 55, 60, 61, 93, 94, 97, 77, 175; 77/175 are written only when
+    /// `user_class` / `ipxe_features` say so, 97 per the UUID rules, 61 (the
+    /// client identifier: type 1 and the MAC) whenever it is listed.
     pub option_order: Vec<u8>,
+    /// Option 57 in the DHCPREQUEST to port 67 when it differs from
+    /// `max_message_size`: EDK2's Dhcp4 driver writes its own 0xFF00 there
+    /// (the DISCOVER carries PxeBc's 1472; tests/fixtures/firmware).
+    pub request_max_message_size: Option<u16>,
+    /// The option order of a DHCPREQUEST to a boot server (4011 or a 43.71
+    /// discovery) when it differs from `option_order`: EDK2 builds those
+    /// itself, in ascending code order (tests/fixtures/firmware).
+    pub boot_request_order: Option<Vec<u8>>,
     /// Option 77, sent verbatim (iPXE sends the plain string `iPXE`, §2.4).
     pub user_class: Option<Vec<u8>>,
     /// Option 175 payload (iPXE's feature list).
@@ -74,6 +85,13 @@ pub struct Profile {
     pub proxy_wait: Duration,
     /// DHCPREQUEST timeouts (selecting state).
     pub request_timeouts: Vec<Duration>,
+    /// [`OfferRule::Ipxe`]: with a DHCP and a ProxyDHCP offer in, wait for the
+    /// DISCOVER timer to expire before the REQUEST. The iPXE ROMs did (BIOS
+    /// and EFI, both offers in within 1 ms, REQUEST at +0.95 s), the same
+    /// build chainloaded as `ipxe.efi` did not (REQUEST 2 ms after the
+    /// DISCOVER): tests/fixtures/firmware. iPXE's dhcp.c moves on at the
+    /// offer; why the ROMs see it only about a second later is not known.
+    pub ipxe_proxy_on_timer: bool,
     /// Timeouts of the DHCPREQUEST to a ProxyDHCP / BINL server on UDP 4011.
     pub proxy_request_timeouts: Vec<Duration>,
     /// Whether a silent 4011 server is survivable: boot from the DHCP ACK's own
@@ -134,10 +152,49 @@ fn ipxe_request_list() -> Vec<u8> {
     l
 }
 
-/// iPXE's option 175 feature flags (one byte each): TFTP, HTTP, PXE extensions.
+/// iPXE's option 175 as the real BIOS ROM (iPXE 1.0.0+git-20190125, e1000)
+/// sent it (tests/fixtures/firmware/ipxe-bios.json): encapsulated options,
+/// first the bus id (177: PCI 8086:100e), the version (235: 1.0.0), then
+/// one-byte feature flags (iPXE's features.h: 0x17 DNS, 0x22 ELF, 0x13 HTTP,
+/// 0x11 iSCSI, 0x27 menu, 0x19 Multiboot, 0x29 NFS, 0x10 PXE extensions = 2,
+/// 0x21 PXE, 0x15 TFTP, 0x18 bzImage, 0x12 AoE). The set depends on the build
+/// and the platform, so the UEFI build has its own ([`ipxe_efi_features`]).
 fn ipxe_features() -> Vec<u8> {
-    vec![0x15, 1, 1, 0x13, 1, 1, 0x10, 1, 2]
+    vec![
+        0xb1, 0x05, 0x01, 0x80, 0x86, 0x10, 0x0e, 0xeb, 0x03, 0x01, 0x00, 0x00, 0x17, 0x01, 0x01,
+        0x22, 0x01, 0x01, 0x13, 0x01, 0x01, 0x11, 0x01, 0x01, 0x27, 0x01, 0x01, 0x19, 0x01, 0x01,
+        0x29, 0x01, 0x01, 0x10, 0x01, 0x02, 0x21, 0x01, 0x01, 0x15, 0x01, 0x01, 0x18, 0x01, 0x01,
+        0x12, 0x01, 0x01,
+    ]
 }
+
+/// Option 175 of the same iPXE build as an EFI driver (the e1000's EFI ROM,
+/// tests/fixtures/firmware/ipxe-efi.json): 0x24 EFI instead of the BIOS
+/// build's ELF, Multiboot, PXE, PXE extensions and bzImage.
+fn ipxe_efi_features() -> Vec<u8> {
+    vec![
+        0xb1, 0x05, 0x01, 0x80, 0x86, 0x10, 0x0e, 0xeb, 0x03, 0x01, 0x00, 0x00, 0x17, 0x01, 0x01,
+        0x24, 0x01, 0x01, 0x13, 0x01, 0x01, 0x11, 0x01, 0x01, 0x27, 0x01, 0x01, 0x29, 0x01, 0x01,
+        0x15, 0x01, 0x01, 0x12, 0x01, 0x01,
+    ]
+}
+
+/// iPXE's order as captured: 53, 57, 93, 94, 60, 77, 55, 175, 61, 97, and
+/// in a REQUEST 54 and 50 last.
+const IPXE_ORDER: [u8; 12] = [
+    code::MESSAGE_TYPE,
+    code::MAX_MESSAGE_SIZE,
+    code::CLIENT_ARCH,
+    code::CLIENT_NDI,
+    code::VENDOR_CLASS,
+    code::USER_CLASS,
+    code::PARAMETER_REQUEST_LIST,
+    code::IPXE_ENCAP,
+    code::CLIENT_ID,
+    code::CLIENT_UUID,
+    code::SERVER_ID,
+    code::REQUESTED_IP,
+];
 
 /// The order of §2.1's list, used where no capture gives the firmware's own.
 const SPEC_ORDER: [u8; 9] = [
@@ -184,6 +241,8 @@ impl Profile {
             parameter_request_list: bios_request_list(),
             max_message_size: 1472,
             option_order: SPEC_ORDER.to_vec(),
+            request_max_message_size: None,
+            boot_request_order: None,
             user_class: None,
             ipxe_features: None,
             zero_uuid_when_unknown: false,
@@ -191,6 +250,7 @@ impl Profile {
             discover_timeouts: secs(&[4, 8, 16, 32]),
             offer_rule: OfferRule::Spec { eager: false },
             proxy_wait: Duration::ZERO,
+            ipxe_proxy_on_timer: false,
             request_timeouts: secs(&[1, 2, 3, 4]),
             proxy_request_timeouts: secs(&[1, 2, 4]),
             proxy_request_optional: false,
@@ -209,8 +269,10 @@ impl Profile {
     }
 
     /// EDK2's UefiPxeBcDxe on x64 (arch 7, UNDI 3.0, R14): options in
-    /// PxeBcBuildDhcp4Options' order (53, 57, 55, 97, 94, 93, 60), 57 =
-    /// 1472 − 8, all-zero GUID when SMBIOS is unreadable; DISCOVER at
+    /// PxeBcBuildDhcp4Options' order (53, 57, 55, 97, 94, 93, 60; a REQUEST
+    /// has 54 and 50 after 53 and the Dhcp4 driver's 57 = 0xFF00, a request to
+    /// a boot server ascending codes: all as captured from OVMF), 57 =
+    /// 1472 as OVMF 2022.11 sends it (tests/fixtures/firmware), all-zero GUID when SMBIOS is unreadable; DISCOVER at
     /// `mPxeDhcpTimeout` {4, 8, 16, 32} (used for REQUEST too; OVMF collects
     /// offers for about 4 s before its REQUEST, real-peers.md); 4011 at
     /// 1 s × 4 (`PXEBC_BOOT_REQUEST_*`); TFTP size probe then abort (Q10),
@@ -224,9 +286,11 @@ impl Profile {
             arch: ClientArch::EFI_X64,
             undi: (3, 0),
             parameter_request_list: edk2_request_list(),
-            max_message_size: 1464,
+            max_message_size: 1472,
             option_order: vec![
                 code::MESSAGE_TYPE,
+                code::SERVER_ID,
+                code::REQUESTED_IP,
                 code::MAX_MESSAGE_SIZE,
                 code::PARAMETER_REQUEST_LIST,
                 code::CLIENT_UUID,
@@ -234,6 +298,16 @@ impl Profile {
                 code::CLIENT_ARCH,
                 code::VENDOR_CLASS,
             ],
+            request_max_message_size: Some(0xff00),
+            boot_request_order: Some(vec![
+                code::MESSAGE_TYPE,
+                code::PARAMETER_REQUEST_LIST,
+                code::MAX_MESSAGE_SIZE,
+                code::VENDOR_CLASS,
+                code::CLIENT_ARCH,
+                code::CLIENT_NDI,
+                code::CLIENT_UUID,
+            ]),
             user_class: None,
             ipxe_features: None,
             zero_uuid_when_unknown: true,
@@ -241,6 +315,7 @@ impl Profile {
             discover_timeouts: secs(&[4, 8, 16, 32]),
             offer_rule: OfferRule::Edk2,
             proxy_wait: Duration::ZERO,
+            ipxe_proxy_on_timer: false,
             request_timeouts: secs(&[4, 8, 16, 32]),
             proxy_request_timeouts: secs(&[1, 1, 1, 1]),
             proxy_request_optional: false,
@@ -275,7 +350,9 @@ impl Profile {
             undi: (2, 1),
             parameter_request_list: ipxe_request_list(),
             max_message_size: 1472,
-            option_order: SPEC_ORDER.to_vec(),
+            option_order: IPXE_ORDER.to_vec(),
+            request_max_message_size: None,
+            boot_request_order: None,
             user_class: Some(b"iPXE".to_vec()),
             ipxe_features: Some(ipxe_features()),
             zero_uuid_when_unknown: false,
@@ -283,6 +360,7 @@ impl Profile {
             discover_timeouts: secs(&[1, 2, 4, 8]),
             offer_rule: OfferRule::Ipxe,
             proxy_wait: Duration::from_secs(2),
+            ipxe_proxy_on_timer: true,
             request_timeouts: [250, 500, 1000, 2000, 4000, 8000]
                 .iter()
                 .map(|ms| Duration::from_millis(*ms))
@@ -326,12 +404,18 @@ impl Profile {
     /// (2.1 on BIOS, 3.10 on UEFI: `UNDI:003010` from iPXE EFI, real-peers.md).
     /// Quirks of the loading firmware do not carry over: iPXE is other code.
     pub fn ipxe_chained(&self) -> Profile {
-        let undi = if self.arch.is_bios() { (2, 1) } else { (3, 10) };
+        let (undi, features) = if self.arch.is_bios() {
+            ((2, 1), ipxe_features())
+        } else {
+            ((3, 10), ipxe_efi_features())
+        };
         Profile {
             id: format!("ipxe@{}", self.id),
             description: format!("iPXE chainloaded by {}", self.id),
             arch: self.arch,
             undi,
+            ipxe_features: Some(features),
+            ipxe_proxy_on_timer: false,
             ..Self::ipxe()
         }
     }
