@@ -219,6 +219,7 @@ impl World {
         };
         agent.agent().boot(now, &mut m.disk);
         m.agent = Some(agent);
+        self.timeline_agent_start(c, start);
         self.after(Node::Agent(c));
     }
 
@@ -400,6 +401,7 @@ impl World {
                 (format!("{from}, {job}: {last}; {verb}"), next)
             }
         };
+        self.timeline_agent_end(c, &label);
         self.record_progress(c);
         if let Some(looping) = self.computers[c].record_stage(label.clone(), now) {
             self.step(c, format!("{label} — the same stages again: stopped"));
@@ -636,6 +638,7 @@ impl World {
         if m.imaging.is_none() {
             m.imaging = Some((now, None));
         }
+        self.timeline_imaging(c, true);
         match self.deploys[d].transfer {
             TransferSpec::Unicast => {
                 let path = [self.deploys[d].uplink, self.access_link(c)];
@@ -755,6 +758,7 @@ impl World {
             }
         }
         bw.handle_image_delivered(now, result, &mut m.disk);
+        self.timeline_imaging(c, false);
         self.after(Node::Agent(c));
     }
 
