@@ -37,6 +37,7 @@ const LOOP_RED: &str = "#d62728";
 /// The stage's colour.
 fn color(stage: Stage) -> &'static str {
     match stage {
+        Stage::Post => "#d4d4d4",
         Stage::Dhcp => "#4e79a7",
         Stage::Proxy => "#76b7b2",
         Stage::BootServer => "#59a14f",
@@ -245,6 +246,17 @@ fn legend(out: &mut String, timeline: &Timeline, mut y: f64) -> f64 {
         );
     }
     for (i, name) in timeline.servers.iter().enumerate() {
+        let answered = match &timeline.rows {
+            Rows::Clients(rows) => rows.iter().any(|r| {
+                r.marks
+                    .iter()
+                    .any(|m| m.kind == MarkKind::Answer(Some(i)))
+            }),
+            Rows::Fleets { bands, .. } => bands.iter().any(|b| b.answers.iter().any(|a| a[i] > 0)),
+        };
+        if !answered {
+            continue;
+        }
         item(
             out,
             format!(
@@ -255,13 +267,19 @@ fn legend(out: &mut String, timeline: &Timeline, mut y: f64) -> f64 {
             &mut y,
         );
     }
-    if matches!(timeline.rows, Rows::Clients(_)) {
+    let marked = |f: fn(&MarkKind) -> bool| match &timeline.rows {
+        Rows::Clients(rows) => rows.iter().any(|r| r.marks.iter().any(|m| f(&m.kind))),
+        Rows::Fleets { .. } => false,
+    };
+    if marked(|k| *k == MarkKind::Retry) {
         item(
             out,
             r##"<line x1="6" y1="0" x2="6" y2="10" stroke="#888"/>"##.to_string(),
             "DISCOVER retry",
             &mut y,
         );
+    }
+    if marked(|k| matches!(k, MarkKind::Failure(_))) {
         item(
             out,
             format!(r#"<text x="1" y="10" fill="{LOOP_RED}" font-weight="bold">✕</text>"#),
@@ -411,7 +429,7 @@ fn client_row(out: &mut String, timeline: &Timeline, row: &ClientRow, scale: &Sc
                     out,
                     r#"<text x="{text_x:.1}" y="{:.1}" fill="{LOOP_RED}" font-weight="bold">{}<title>{}</title></text>"#,
                     y + 15.0,
-                    esc(&shorten(&label, 50)),
+                    esc(&shorten(&label, 44)),
                     esc(&tip)
                 );
             } else {
@@ -421,7 +439,7 @@ fn client_row(out: &mut String, timeline: &Timeline, row: &ClientRow, scale: &Sc
                     out,
                     r#"<text x="{text_x:.1}" y="{:.1}" fill="{fill}">{}<title>{}</title></text>"#,
                     y + 15.0,
-                    esc(&shorten(&label, 50)),
+                    esc(&shorten(&label, 44)),
                     esc(&label)
                 );
             }
@@ -473,10 +491,13 @@ fn fleet_bands(
         for (b, ns) in band.stage_ns.iter().enumerate() {
             let t0 = Instant::from_nanos((b as f64 * bucket_ns) as u64);
             let t1 = Instant::from_nanos(((b + 1) as f64 * bucket_ns) as u64).min(timeline.end);
-            let (x0, x1) = (scale.x(t0), scale.x(t1));
+            // Neighbours share their rounded edge, and overlap a little, so
+            // no hairline seam shows between them.
+            let (x0, x1) = (round1(scale.x(t0)), round1(scale.x(t1)));
             if x1 <= x0 {
                 continue;
             }
+            let w = if t1 < timeline.end { x1 - x0 + 0.4 } else { x1 - x0 };
             let mut base = top + BAND;
             for stage in Stage::ALL {
                 let share = ns[stage as usize] as f64 / bucket_ns / clients;
@@ -487,8 +508,7 @@ fn fleet_bands(
                 base -= h;
                 let _ = writeln!(
                     out,
-                    r#"<rect x="{x0:.1}" y="{base:.2}" width="{:.2}" height="{h:.2}" fill="{}"><title>{}: {:.1} clients on average, {} to {}</title></rect>"#,
-                    x1 - x0,
+                    r#"<rect x="{x0:.1}" y="{base:.2}" width="{w:.1}" height="{h:.2}" fill="{}"><title>{}: {:.1} clients on average, {} to {}</title></rect>"#,
                     color(stage),
                     stage.label(),
                     share * clients,
@@ -562,7 +582,7 @@ fn fleet_bands(
                 r#"<text x="{:.1}" y="{:.1}" fill="{fill}">{}<title>{}</title></text>"#,
                 PLOT_X1 + 12.0,
                 top + 14.0 + i as f64 * 15.0,
-                esc(&shorten(text, 50)),
+                esc(&shorten(text, 44)),
                 esc(text)
             );
         }
@@ -614,6 +634,11 @@ fn fleet_bands(
         y += 6.0;
     }
     y
+}
+
+/// `x` rounded to a tenth, as it is printed.
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 /// `s` cut to `max` characters with an ellipsis.

@@ -183,11 +183,13 @@ impl World {
                     now + after,
                     Event::AgentStart(c, AgentStart::Bootworks(Delivery::Partition)),
                 );
+                self.timeline_enter(c, super::timeline::Stage::Bootworks);
             }
             Ok(BootTarget::Active { .. }) if m.os.is_some() => {
                 let after = secs(m.spec.os_boot_s);
                 self.queue
                     .push(now + after, Event::AgentStart(c, AgentStart::AClient));
+                self.timeline_enter(c, super::timeline::Stage::Os);
             }
             Ok(_) => self.stop(c, "Missing operating system".to_string()),
             Err(e) => self.stop(c, format!("the disk cannot be booted: {e}")),
@@ -416,12 +418,14 @@ impl World {
             Next::Reboot => {
                 let at = now + secs(m.spec.reboot_s);
                 self.queue.push(at, Event::Boot(c));
+                self.timeline_enter(c, super::timeline::Stage::Post);
             }
             Next::Os => {
                 if m.os.is_some() {
                     let at = now + secs(m.spec.os_boot_s);
                     self.queue
                         .push(at, Event::AgentStart(c, AgentStart::AClient));
+                    self.timeline_enter(c, super::timeline::Stage::Os);
                 } else {
                     self.stop(c, "Missing operating system".to_string());
                 }

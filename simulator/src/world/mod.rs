@@ -287,6 +287,7 @@ impl World {
                         Event::Start(c)
                     };
                     self.queue.push(at + computer.post, next);
+                    self.timeline_enter(c, timeline::Stage::Post);
                 }
                 Event::Start(c) => self.start(c),
                 Event::Fault(i) => self.fault(i),

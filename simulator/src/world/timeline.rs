@@ -18,6 +18,8 @@ use super::deploy::AgentStart;
 use crate::firmware::FirmwareEvent;
 use crate::machine::Outcome;
 
+/// How many stages there are.
+pub const STAGES: usize = Stage::ALL.len();
 /// Runs with more clients than this are drawn one band per fleet.
 pub const MAX_CLIENT_ROWS: usize = 50;
 /// Buckets per fleet band at most: about one per two pixels of a drawing.
@@ -28,6 +30,8 @@ const FIRST_BUCKET: Duration = Duration::from_millis(50);
 /// A stage of a network boot or of a managed machine's life, in boot order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
+    /// From power-on or a reboot to the boot device starting (POST).
+    Post,
     /// From the first DHCPDISCOVER to the DHCPACK.
     Dhcp,
     /// A boot server discovery broadcast to port 67 until its answer.
@@ -38,17 +42,18 @@ pub enum Stage {
     Tftp,
     /// The NBP runs, until what it starts next.
     Nbp,
-    /// A Bootworks run (PXE-delivered or from its partition).
+    /// Bootworks booting and running (PXE-delivered or from its partition).
     Bootworks,
     /// An image transfer, from waiting for it to the last byte.
     Imaging,
-    /// The installed OS with AClient.
+    /// The installed OS booting, then AClient in it.
     Os,
 }
 
 impl Stage {
     /// Every stage, in drawing (and stacking) order.
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
+        Stage::Post,
         Stage::Dhcp,
         Stage::Proxy,
         Stage::BootServer,
@@ -62,6 +67,7 @@ impl Stage {
     /// The stage's name in a legend.
     pub fn label(self) -> &'static str {
         match self {
+            Stage::Post => "POST / reboot",
             Stage::Dhcp => "DHCP",
             Stage::Proxy => "proxy (67)",
             Stage::BootServer => "boot server (4011)",
@@ -151,7 +157,7 @@ pub struct FleetBand {
     /// Per bucket, per stage (in [`Stage::ALL`] order): client-nanoseconds
     /// spent in the stage during the bucket. Divided by the bucket width, the
     /// mean number of clients in the stage.
-    pub stage_ns: Vec<[u64; 8]>,
+    pub stage_ns: Vec<[u64; STAGES]>,
     /// Per bucket, per server: answers that reached the fleet's clients.
     pub answers: Vec<Vec<u32>>,
     /// Per bucket: clients that reached an outcome (booted or in their OS,
@@ -296,7 +302,7 @@ impl Recorder {
         let width = self.bucket_ns;
         let band = &mut self.bands[self.fleet_of[c]];
         if band.stage_ns.len() <= last {
-            band.stage_ns.resize(last + 1, [0; 8]);
+            band.stage_ns.resize(last + 1, [0; STAGES]);
         }
         let (s, e) = (start.as_nanos(), end.as_nanos());
         for b in (s / width) as usize..=last {
@@ -400,7 +406,7 @@ impl Recorder {
             None => {
                 let servers = self.servers.len();
                 for band in &mut self.bands {
-                    band.stage_ns.resize(last + 1, [0; 8]);
+                    band.stage_ns.resize(last + 1, [0; STAGES]);
                     band.answers.resize(last + 1, vec![0; servers]);
                     band.done.resize(last + 1, [0; 3]);
                 }
@@ -451,7 +457,7 @@ impl World {
         let server_index = |w: &World, ip: &Ipv4Addr| w.by_addr.get(ip).copied();
         let server_of = server_index(self, match event {
             FirmwareEvent::Offer { server, .. } => server,
-            FirmwareEvent::BootFile { named_by, .. } => named_by,
+            FirmwareEvent::BootFile { tftp_server, .. } => tftp_server,
             FirmwareEvent::Loaded { tftp_server, .. } => tftp_server,
             _ => &Ipv4Addr::UNSPECIFIED,
         });
@@ -498,7 +504,14 @@ impl World {
             FirmwareEvent::BootFile {
                 tftp_server, file, ..
             } => {
-                t.enter(c, now, Stage::Tftp, || format!("{file} from {tftp_server}"));
+                t.enter(c, now, Stage::Tftp, || {
+                    let who = if name.is_empty() {
+                        tftp_server.to_string()
+                    } else {
+                        name.clone()
+                    };
+                    format!("{file} from {who}")
+                });
             }
             FirmwareEvent::Loaded { file, bytes, .. } => {
                 t.enter(c, now, Stage::Nbp, || {
@@ -513,6 +526,15 @@ impl World {
                 });
             }
             FirmwareEvent::Selected { .. } => {}
+        }
+    }
+
+    /// Hook: computer `c` enters `stage` (POST after power-on or a reboot,
+    /// the OS or Bootworks booting from the disk).
+    pub(super) fn timeline_enter(&mut self, c: usize, stage: Stage) {
+        let now = self.now;
+        if let Some(t) = self.timeline.as_mut() {
+            t.enter(c, now, stage, String::new);
         }
     }
 
@@ -545,6 +567,15 @@ impl World {
         let Some(t) = self.timeline.as_mut() else {
             return;
         };
+        if t.rows.is_none() {
+            // A band counts each client once: imaging interrupts Bootworks.
+            let stage = if starts {
+                Stage::Imaging
+            } else {
+                Stage::Bootworks
+            };
+            return t.enter(c, now, stage, String::new);
+        }
         match (starts, t.current[c].imaging) {
             (true, None) => t.current[c].imaging = Some(now),
             (false, Some(start)) => {
