@@ -237,21 +237,16 @@ fn legend(out: &mut String, timeline: &Timeline, mut y: f64) -> f64 {
     for s in used {
         item(
             out,
-            format!(
-                r#"<rect width="12" height="10" fill="{}"/>"#,
-                color(s)
-            ),
+            format!(r#"<rect width="12" height="10" fill="{}"/>"#, color(s)),
             s.label(),
             &mut y,
         );
     }
     for (i, name) in timeline.servers.iter().enumerate() {
         let answered = match &timeline.rows {
-            Rows::Clients(rows) => rows.iter().any(|r| {
-                r.marks
-                    .iter()
-                    .any(|m| m.kind == MarkKind::Answer(Some(i)))
-            }),
+            Rows::Clients(rows) => rows
+                .iter()
+                .any(|r| r.marks.iter().any(|m| m.kind == MarkKind::Answer(Some(i)))),
             Rows::Fleets { bands, .. } => bands.iter().any(|b| b.answers.iter().any(|a| a[i] > 0)),
         };
         if !answered {
@@ -497,7 +492,11 @@ fn fleet_bands(
             if x1 <= x0 {
                 continue;
             }
-            let w = if t1 < timeline.end { x1 - x0 + 0.4 } else { x1 - x0 };
+            let w = if t1 < timeline.end {
+                x1 - x0 + 0.4
+            } else {
+                x1 - x0
+            };
             let mut base = top + BAND;
             for stage in Stage::ALL {
                 let share = ns[stage as usize] as f64 / bucket_ns / clients;
@@ -607,8 +606,7 @@ fn fleet_bands(
                     continue;
                 }
                 let t0 = Instant::from_nanos((b as f64 * bucket_ns) as u64);
-                let t1 =
-                    Instant::from_nanos(((b + 1) as f64 * bucket_ns) as u64).min(timeline.end);
+                let t1 = Instant::from_nanos(((b + 1) as f64 * bucket_ns) as u64).min(timeline.end);
                 let (x0, x1) = (scale.x(t0), scale.x(t1));
                 let opacity = 0.2 + 0.8 * f64::from(a[s]) / f64::from(max);
                 let _ = writeln!(

@@ -455,12 +455,15 @@ impl World {
         }
         let now = self.now;
         let server_index = |w: &World, ip: &Ipv4Addr| w.by_addr.get(ip).copied();
-        let server_of = server_index(self, match event {
-            FirmwareEvent::Offer { server, .. } => server,
-            FirmwareEvent::BootFile { tftp_server, .. } => tftp_server,
-            FirmwareEvent::Loaded { tftp_server, .. } => tftp_server,
-            _ => &Ipv4Addr::UNSPECIFIED,
-        });
+        let server_of = server_index(
+            self,
+            match event {
+                FirmwareEvent::Offer { server, .. } => server,
+                FirmwareEvent::BootFile { tftp_server, .. } => tftp_server,
+                FirmwareEvent::Loaded { tftp_server, .. } => tftp_server,
+                _ => &Ipv4Addr::UNSPECIFIED,
+            },
+        );
         let name = server_of.map_or_else(String::new, |s| self.servers[s].name.clone());
         let Some(t) = self.timeline.as_mut() else {
             return;
