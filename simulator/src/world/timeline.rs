@@ -358,12 +358,12 @@ impl Recorder {
         }
     }
 
-    fn finish(&mut self, c: usize, now: Instant, outcome: &Outcome, text: String) {
+    fn finish(&mut self, c: usize, now: Instant, outcome: &Outcome, text: impl FnOnce() -> String) {
         self.leave(c, now);
         if let Some(rows) = &mut self.rows {
             rows[c].outcome = Some(RowOutcome {
                 at: now,
-                text,
+                text: text(),
                 looping: match outcome {
                     Outcome::Looping {
                         cycle,
@@ -591,24 +591,20 @@ impl World {
 
     /// Hook: computer `c` reached its outcome.
     pub(super) fn timeline_finish(&mut self, c: usize) {
-        if self.timeline.is_none() {
-            return;
-        }
         let now = self.now;
-        let Some(outcome) = self.computers[c].outcome.clone() else {
+        let (Some(t), Some(outcome)) = (self.timeline.as_mut(), &self.computers[c].outcome) else {
             return;
         };
-        let text = match &outcome {
+        let servers = &self.servers;
+        t.finish(c, now, outcome, || match outcome {
             Outcome::Booted { server, file, .. } => {
-                format!("booted {file} from {}", self.name_of(*server))
+                let from = server.map_or("an unknown server", |s| servers[s].name.as_str());
+                format!("booted {file} from {from}")
             }
             Outcome::Failed { error, .. } => format!("failed: {}", error.code()),
             Outcome::Looping { repeats, .. } => format!("boot loop, stopped after {repeats} turns"),
             Outcome::Halted { reason, .. } => format!("halted: {reason}"),
             Outcome::InOs { os, .. } => format!("up in {os}"),
-        };
-        if let Some(t) = self.timeline.as_mut() {
-            t.finish(c, now, &outcome, text);
-        }
+        });
     }
 }
