@@ -1,11 +1,12 @@
 //! The run as a picture: an SVG timeline, for `pxelab run --svg FILE`.
 //!
 //! Time runs left to right in virtual seconds. A small run gets one row per
-//! client (grouped under its fleet): a coloured bar per stage (DHCP, proxy,
-//! 4011, TFTP, NBP, Bootworks, imaging, OS), a small triangle for every
-//! server answer that reached it (the server's name in the tooltip), a red
-//! frame around a boot loop with its cycle, a red cross where the firmware
-//! gave up. A large run gets one band per fleet: how many of its clients were
+//! client (grouped under its fleet): a coloured bar per stage (POST, DHCP,
+//! proxy, 4011, TFTP, NBP, Bootworks, imaging, OS), a white tick for every
+//! DISCOVER retransmission, a small triangle for every server answer that
+//! reached it (the server's name in the tooltip), a red frame around a boot
+//! loop with its cycle, a red cross with the error code where the firmware
+//! gave up. Every bar and mark has a tooltip with its times and details. A large run gets one band per fleet: how many of its clients were
 //! in each stage during each time bucket, a line for the share done, and a
 //! strip per server for how many answers reached the fleet.
 //!
@@ -269,7 +270,7 @@ fn legend(out: &mut String, timeline: &Timeline, mut y: f64) -> f64 {
     if marked(|k| *k == MarkKind::Retry) {
         item(
             out,
-            r##"<line x1="6" y1="0" x2="6" y2="10" stroke="#888"/>"##.to_string(),
+            r##"<rect width="12" height="10" fill="#4e79a7"/><line x1="6" y1="0" x2="6" y2="10" stroke="white" stroke-width="1.5"/>"##.to_string(),
             "DISCOVER retry",
             &mut y,
         );
@@ -330,7 +331,7 @@ fn client_row(out: &mut String, timeline: &Timeline, row: &ClientRow, scale: &Sc
         r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
         LEFT - 8.0,
         y + 15.0,
-        esc(&row.name)
+        esc(&shorten(&row.name, 26))
     );
     for span in &row.spans {
         let x0 = scale.x(span.start);
@@ -364,9 +365,9 @@ fn client_row(out: &mut String, timeline: &Timeline, row: &ClientRow, scale: &Sc
             MarkKind::Retry => {
                 let _ = writeln!(
                     out,
-                    r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#888"><title>{}</title></line>"##,
-                    y + 3.0,
-                    y + 19.0,
+                    r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="white" stroke-width="1.5"><title>{}</title></line>"##,
+                    y + 5.0,
+                    y + 17.0,
                     esc(&tip)
                 );
             }
@@ -471,7 +472,7 @@ fn fleet_bands(
             r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{} clients{}</text>"##,
             LEFT - 8.0,
             top + 16.0,
-            esc(&info.name),
+            esc(&shorten(&info.name, 26)),
             LEFT - 8.0,
             top + 30.0,
             info.clients,
