@@ -36,6 +36,7 @@ Examples:
   pxelab run --list
   pxelab run proxydhcp-bios-uefi
   pxelab run ipxe-chainload-loop --pcap loop.pcap
+  pxelab run groundhog-day --svg timeline.svg
   pxelab run my-lab.toml --seed 7 --format junit > results.xml")]
 pub struct RunArgs {
     /// A bundled scenario's name, or a path to a scenario file.
@@ -57,6 +58,12 @@ pub struct RunArgs {
     /// Write every frame of the run to this pcap file (opens in Wireshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+
+    /// Write a timeline of the run to this SVG file: a row per client (a band
+    /// per fleet for runs of more than 50 clients) with its stages over virtual
+    /// time, the servers' answers, failures and boot loops.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 /// How the report is printed.
@@ -98,10 +105,21 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         },
     };
+    let svg: Option<Box<dyn Write>> = match &args.svg {
+        None => None,
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(Box::new(BufWriter::new(f))),
+            Err(e) => {
+                eprintln!("pxelab run: cannot create {}: {e}", path.display());
+                return ExitCode::from(EXIT_BAD_SCENARIO);
+            }
+        },
+    };
     let bar = progress_bar();
     let options = RunOptions {
         seed: args.seed,
         pcap,
+        svg,
         progress: Some(Box::new({
             let bar = bar.clone();
             move |p: Progress| {

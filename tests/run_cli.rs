@@ -205,3 +205,44 @@ fn the_pcap_opens_in_tshark_with_dhcp_4011_and_tftp_and_nothing_malformed() {
     assert!(!read("tftp.opcode == 3").trim().is_empty(), "TFTP data");
     assert!(!read("arp").trim().is_empty(), "ARP before unicast");
 }
+
+#[test]
+fn svg_writes_a_timeline_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_small(dir.path(), "all");
+    let svg = dir.path().join("run.svg");
+    let out = pxelab(
+        &["run", &scenario, "--svg", svg.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG file exists");
+    assert!(
+        drawn.starts_with("<?xml"),
+        "{}",
+        &drawn[..drawn.len().min(200)]
+    );
+    assert!(drawn.trim_end().ends_with("</svg>"));
+    // A row per client, and the report still printed.
+    for client in ["pcs#0", "pcs#1"] {
+        assert!(drawn.contains(&format!(">{client}</text>")), "{client} row");
+    }
+    assert!(text(&out.stdout).contains("expectations"));
+}
+
+#[test]
+fn svg_to_a_path_that_cannot_be_created_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_small(dir.path(), "all");
+    let svg = dir.path().join("no-such-dir").join("run.svg");
+    let out = pxelab(
+        &["run", &scenario, "--svg", svg.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot create") && err.contains("run.svg"),
+        "{err}"
+    );
+}

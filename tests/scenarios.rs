@@ -41,6 +41,7 @@ fn run(name: &str, seed: Option<u64>) -> (String, Vec<u8>) {
             seed,
             pcap: Some(Box::new(capture.clone())),
             progress: None,
+            svg: None,
         },
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -104,6 +104,7 @@ fn run_capturing(src: &str, seed: u64) -> (String, Vec<u8>) {
             seed: Some(seed),
             pcap: Some(Box::new(buf.clone())),
             progress: None,
+            svg: None,
         },
     )
     .expect("world builds");

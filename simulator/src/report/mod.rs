@@ -6,6 +6,7 @@
 //! them as snapshots.
 
 mod junit;
+pub mod svg;
 mod text;
 
 use std::collections::BTreeMap;

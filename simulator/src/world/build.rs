@@ -48,6 +48,9 @@ pub enum BuildError {
     /// Writing the pcap failed.
     #[error("cannot write the pcap: {0}")]
     Pcap(io::Error),
+    /// Writing the SVG timeline failed.
+    #[error("cannot write the SVG timeline: {0}")]
+    Svg(io::Error),
     /// A Deployment Server or one of its machines cannot be set up.
     #[error("deployment {deployment}: {problem}")]
     Deployment {
@@ -373,6 +376,7 @@ impl World {
             pending_image: BTreeMap::new(),
             wrong_computer: Vec::new(),
             registered_during_run: Vec::new(),
+            timeline: None,
         })
     }
 }

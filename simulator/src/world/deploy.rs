@@ -183,11 +183,13 @@ impl World {
                     now + after,
                     Event::AgentStart(c, AgentStart::Bootworks(Delivery::Partition)),
                 );
+                self.timeline_enter(c, super::timeline::Stage::Bootworks);
             }
             Ok(BootTarget::Active { .. }) if m.os.is_some() => {
                 let after = secs(m.spec.os_boot_s);
                 self.queue
                     .push(now + after, Event::AgentStart(c, AgentStart::AClient));
+                self.timeline_enter(c, super::timeline::Stage::Os);
             }
             Ok(_) => self.stop(c, "Missing operating system".to_string()),
             Err(e) => self.stop(c, format!("the disk cannot be booted: {e}")),
@@ -219,6 +221,7 @@ impl World {
         };
         agent.agent().boot(now, &mut m.disk);
         m.agent = Some(agent);
+        self.timeline_agent_start(c, start);
         self.after(Node::Agent(c));
     }
 
@@ -400,6 +403,7 @@ impl World {
                 (format!("{from}, {job}: {last}; {verb}"), next)
             }
         };
+        self.timeline_agent_end(c, &label);
         self.record_progress(c);
         if let Some(looping) = self.computers[c].record_stage(label.clone(), now) {
             self.step(c, format!("{label} — the same stages again: stopped"));
@@ -414,12 +418,14 @@ impl World {
             Next::Reboot => {
                 let at = now + secs(m.spec.reboot_s);
                 self.queue.push(at, Event::Boot(c));
+                self.timeline_enter(c, super::timeline::Stage::Post);
             }
             Next::Os => {
                 if m.os.is_some() {
                     let at = now + secs(m.spec.os_boot_s);
                     self.queue
                         .push(at, Event::AgentStart(c, AgentStart::AClient));
+                    self.timeline_enter(c, super::timeline::Stage::Os);
                 } else {
                     self.stop(c, "Missing operating system".to_string());
                 }
@@ -636,6 +642,7 @@ impl World {
         if m.imaging.is_none() {
             m.imaging = Some((now, None));
         }
+        self.timeline_imaging(c, true);
         match self.deploys[d].transfer {
             TransferSpec::Unicast => {
                 let path = [self.deploys[d].uplink, self.access_link(c)];
@@ -755,6 +762,7 @@ impl World {
             }
         }
         bw.handle_image_delivered(now, result, &mut m.disk);
+        self.timeline_imaging(c, false);
         self.after(Node::Agent(c));
     }
 

@@ -11,6 +11,7 @@ mod build;
 mod collect;
 mod deploy;
 mod deploy_report;
+pub mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -57,6 +58,9 @@ pub struct RunOptions {
     /// Told how far the run is, now and then (a progress bar for long runs).
     /// It only watches: the run is the same with or without it.
     pub progress: Option<Box<dyn FnMut(Progress)>>,
+    /// Where to write the run's timeline as SVG (see [`crate::report::svg`]).
+    /// Without it nothing is recorded for one.
+    pub svg: Option<Box<dyn io::Write>>,
 }
 
 /// How far a run is.
@@ -81,9 +85,16 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, BuildErro
     if let Some(sink) = options.pcap {
         world.net.set_pcap(sink).map_err(BuildError::Pcap)?;
     }
+    if options.svg.is_some() {
+        world.timeline_start();
+    }
     world.run(options.progress);
     world.net.finish().map_err(BuildError::Pcap)?;
-    Ok(world.report(scenario))
+    let report = world.report(scenario);
+    if let (Some(sink), Some(timeline)) = (options.svg, world.timeline_take()) {
+        crate::report::svg::write(&report, &timeline, sink).map_err(BuildError::Svg)?;
+    }
+    Ok(report)
 }
 
 /// Something the loop must do at a given virtual time.
@@ -196,6 +207,8 @@ struct World {
     wrong_computer: Vec<(usize, u64, String, String)>,
     /// Machines the Deployment Server registered during the run.
     registered_during_run: Vec<usize>,
+    /// What happened when, for `--svg`; `None` when no timeline was asked for.
+    timeline: Option<Box<timeline::Recorder>>,
 }
 
 /// Hands the network's scheduling requests to the world's one queue.
@@ -274,6 +287,7 @@ impl World {
                         Event::Start(c)
                     };
                     self.queue.push(at + computer.post, next);
+                    self.timeline_enter(c, timeline::Stage::Post);
                 }
                 Event::Start(c) => self.start(c),
                 Event::Fault(i) => self.fault(i),
@@ -586,6 +600,7 @@ impl World {
 
     fn firmware_event(&mut self, c: usize, event: FirmwareEvent) {
         let now = self.now;
+        self.timeline_firmware(c, &event);
         match &event {
             FirmwareEvent::Discover { .. } => {
                 self.computers[c].last_discover = Some(now);
@@ -719,6 +734,7 @@ impl World {
         if self.running == 0 {
             self.end = self.end.min(self.now + SETTLE);
         }
+        self.timeline_finish(c);
     }
 }
 
