@@ -5,6 +5,7 @@ mod agent;
 mod config;
 mod run;
 mod serve;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a scenario in the simulator and report what happened.
     Run(run::RunArgs),
+    /// Run a scenario over a range of seeds in parallel and report the outcome
+    /// distributions (with 95 % intervals); shardable across CI machines.
+    Sweep(sweep::SweepArgs),
     /// Print the JSON Schema of the scenario file format (for editors).
     Schema,
     /// Run the Deployment Server over real TCP (agents connect on port 402).
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
             run::emit(&format!("\n{NEXT_STEPS}"), status)
         }
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::Sweep(args)) => sweep::sweep(args),
         Some(Command::DeployServer(args)) => agent::deploy_server(args),
         Some(Command::Agent(args)) => agent::agent(args),
         Some(Command::Schema) => {
