@@ -329,7 +329,8 @@ fn run_sweep(args: &SweepArgs) -> Result<SweepTallies, String> {
     };
     let scenario = load(name)?;
     let seeds = range.seeds(shard);
-    let results = run_seeds(&scenario, &seeds, jobs).map_err(|e| format!("{}: {e}", scenario.name))?;
+    let results =
+        run_seeds(&scenario, &seeds, jobs).map_err(|e| format!("{}: {e}", scenario.name))?;
     let expectations = results
         .first()
         .map(|(r, _)| {
@@ -358,8 +359,7 @@ type SeedResult = (Vec<pxelab_simulator::report::ExpectationResult>, SeedTally);
 fn run_seeds(scenario: &Scenario, seeds: &[u64], jobs: usize) -> Result<Vec<SeedResult>, String> {
     let bar = progress_bar(seeds.len() as u64);
     let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<SeedResult, String>>>> =
-        Mutex::new(vec![None; seeds.len()]);
+    let slots: Mutex<Vec<Option<Result<SeedResult, String>>>> = Mutex::new(vec![None; seeds.len()]);
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(seeds.len()) {
             scope.spawn(|| {
@@ -405,7 +405,9 @@ fn run_seeds(scenario: &Scenario, seeds: &[u64], jobs: usize) -> Result<Vec<Seed
 /// a terminal (as for `pxelab run`).
 fn progress_bar(len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} seeds done ({elapsed}, {eta} left)") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds done ({elapsed}, {eta} left)")
+    {
         bar.set_style(style);
     }
     bar
@@ -455,7 +457,11 @@ fn merge(files: &[PathBuf]) -> Result<SweepTallies, String> {
 /// `k` of `n` as a percentage with its 95 % interval.
 fn share(k: u64, n: u64) -> String {
     let (lo, hi) = wilson(k, n);
-    let pct = if n == 0 { 0.0 } else { 100.0 * k as f64 / n as f64 };
+    let pct = if n == 0 {
+        0.0
+    } else {
+        100.0 * k as f64 / n as f64
+    };
     format!(
         "{pct:5.1}%  (95% interval {:.1}–{:.1}%)",
         100.0 * lo,

@@ -53,7 +53,11 @@ fn shards_cover_the_range_and_their_tallies_add_up_to_the_whole_sweep() {
     let mut booted = [0u64; 2];
     for k in ["1/2", "2/2"] {
         let out = pxelab(
-            &[&SWEEP[..], &["--shard", k, "--format", "json", "--jobs", "2"]].concat(),
+            &[
+                &SWEEP[..],
+                &["--shard", k, "--format", "json", "--jobs", "2"],
+            ]
+            .concat(),
             dir.path(),
         );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -82,7 +86,12 @@ fn shards_cover_the_range_and_their_tallies_add_up_to_the_whole_sweep() {
     let merge = |format: &str| {
         pxelab(
             &[
-                "sweep", "--merge", "shard2.json", "shard1.json", "--format", format,
+                "sweep",
+                "--merge",
+                "shard2.json",
+                "shard1.json",
+                "--format",
+                format,
             ],
             dir.path(),
         )
@@ -151,7 +160,11 @@ fn bad_ranges_and_shards_are_clear_errors_with_status_2() {
     }
     let out = pxelab(&["sweep", "no-such-lab", "--seeds", "1..3"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("bundled"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bundled"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -201,7 +214,10 @@ booted = "none"
         .find(|l| l.trim_start().starts_with("booted "))
         .unwrap_or_else(|| panic!("no booted line: {report}"));
     assert!(
-        booted.split_whitespace().take(3).eq(["booted", "6", "100.0%"]),
+        booted
+            .split_whitespace()
+            .take(3)
+            .eq(["booted", "6", "100.0%"]),
         "{booted}"
     );
 }

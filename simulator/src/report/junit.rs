@@ -66,11 +66,7 @@ mod tests {
         let xml = to_junit(&r);
         let cases = xml.matches("<testcase ").count();
         assert_eq!(cases, r.expectations.len() + r.findings.len(), "{xml}");
-        assert_eq!(
-            xml.matches(".finding\"").count(),
-            r.findings.len(),
-            "{xml}"
-        );
+        assert_eq!(xml.matches(".finding\"").count(), r.findings.len(), "{xml}");
         assert!(!xml.contains("<failure"), "{xml}");
         // The finding's message is in its output too (its name and its
         // system-out), for CI systems that show only a passing case's output.
@@ -93,5 +89,4 @@ mod tests {
         assert!(xml.contains("failures=\"1\""), "{xml}");
         assert!(xml.contains("observed: nothing booted"), "{xml}");
     }
-
 }
