@@ -221,3 +221,21 @@ booted = "none"
         "{booted}"
     );
 }
+
+/// `pxelab run --stats` (issue 6: "memory per idle simulated client is
+/// reported by the run"): on stderr only, so the report stays host-independent;
+/// without the flag and off a terminal, nothing.
+#[test]
+fn run_stats_go_to_stderr_and_leave_the_report_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = pxelab(&["run", "lab-vs-production"], dir.path());
+    let stats = pxelab(&["run", "lab-vs-production", "--stats"], dir.path());
+    assert_eq!(plain.stdout, stats.stdout);
+    assert!(plain.stderr.is_empty(), "{}", text(&plain.stderr));
+    let line = text(&stats.stderr);
+    assert!(line.starts_with("stats: 32 clients, "), "{line}");
+    if Path::new("/proc/self/status").exists() {
+        assert!(line.contains("memory: peak "), "{line}");
+        assert!(line.contains(" KiB per client"), "{line}");
+    }
+}
