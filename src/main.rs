@@ -28,8 +28,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a scenario in the simulator and report what happened.
     Run(run::RunArgs),
-    /// Run a scenario over a range of seeds in parallel and report the outcome
-    /// distributions (with 95 % intervals); shardable across CI machines.
+    /// Run a scenario over many seeds in parallel and report outcome
+    /// distributions with 95 % intervals (shardable across CI machines).
     Sweep(sweep::SweepArgs),
     /// Print the JSON Schema of the scenario file format (for editors).
     Schema,
