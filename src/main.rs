@@ -6,6 +6,7 @@ mod config;
 mod quirks;
 mod run;
 mod serve;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a scenario in the simulator and report what happened.
     Run(run::RunArgs),
+    /// Run a scenario over many seeds in parallel and report outcome
+    /// distributions with 95 % intervals (shardable across CI machines).
+    Sweep(sweep::SweepArgs),
     /// Print the JSON Schema of the scenario file format (for editors).
     Schema,
     /// Run the Deployment Server over real TCP (agents connect on port 402).
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             run::emit(&format!("\n{NEXT_STEPS}"), status)
         }
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::Sweep(args)) => sweep::sweep(args),
         Some(Command::DeployServer(args)) => agent::deploy_server(args),
         Some(Command::Agent(args)) => agent::agent(args),
         Some(Command::Quirks(args)) => quirks::quirks(args),

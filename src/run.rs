@@ -1,7 +1,7 @@
 //! `pxelab run`: load a scenario (bundled or a file), run it, print the report.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,6 +64,11 @@ pub struct RunArgs {
     /// time, the servers' answers, failures and boot loops.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Print the host's cost of the run on stderr: wall time and peak memory
+    /// (per simulated client). Printed anyway when stderr is a terminal; never
+    /// part of the report, which stays host-independent.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 /// How the report is printed.
@@ -129,8 +134,15 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         })),
     };
+    let started = std::time::Instant::now();
+    let baseline = peak_rss_kib();
     let result = world::run(&scenario, options);
     bar.finish_and_clear();
+    if (args.stats || std::io::stderr().is_terminal())
+        && let Ok(report) = &result
+    {
+        eprintln!("{}", host_stats(report, started.elapsed(), baseline));
+    }
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -173,6 +185,35 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
+/// Peak resident memory of this process so far (`VmHWM` of
+/// /proc/self/status, in KiB), where the kernel reports it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One line of what the run cost this host: wall time, peak RSS, and the
+/// peak's growth during the run divided by the clients (the memory a
+/// simulated client costs: most of a storm's clients sit idle, waiting on
+/// their timers, at the peak).
+fn host_stats(report: &Report, wall: std::time::Duration, baseline: Option<u64>) -> String {
+    let clients: u64 = report.fleets.iter().map(|f| u64::from(f.count)).sum();
+    let mut line = format!(
+        "stats: {clients} clients, {} events, wall {:.1}s",
+        report.events,
+        wall.as_secs_f64()
+    );
+    if let Some(peak) = peak_rss_kib() {
+        line += &format!(", memory: peak {} MiB RSS", peak / 1024);
+        if clients > 0 {
+            let grown = peak.saturating_sub(baseline.unwrap_or(0));
+            line += &format!(", {:.1} KiB per client", grown as f64 / clients as f64);
+        }
+    }
+    line
+}
+
 /// The report in the requested format.
 pub fn render(report: &Report, format: Format) -> String {
     match format {
@@ -184,7 +225,7 @@ pub fn render(report: &Report, format: Format) -> String {
 
 /// A bundled scenario by name, else a file by path. A name that is neither gets
 /// the list of bundled names.
-fn load(name: &str) -> Result<Scenario, String> {
+pub(crate) fn load(name: &str) -> Result<Scenario, String> {
     if let Some(b) = scenario::bundled().iter().find(|b| b.name == name) {
         return Scenario::from_toml(b.source, &format!("scenarios/{}.toml", b.name))
             .map_err(|e| e.to_string());
