@@ -50,6 +50,12 @@ pub struct DhcpServer {
     /// L2 source of the datagram being handled: for a relayed request, the
     /// relay's MAC, where replies to `giaddr` go.
     src_mac: Mac,
+    /// Per pool (by its first address), where the search for an untouched
+    /// address starts: every pool address below it has been touched. Bindings
+    /// are never forgotten, so the mark only moves up, and a storm of new
+    /// clients costs O(1) per address instead of a scan from the pool's start
+    /// each time (which made a 100,000-client storm quadratic).
+    untouched_from: std::cell::RefCell<HashMap<u32, u32>>,
 }
 
 impl std::fmt::Debug for DhcpServer {
@@ -109,6 +115,7 @@ impl DhcpServer {
             access: ClientAccess::from_settings(&config.settings),
             menu43,
             src_mac: Mac::ZERO,
+            untouched_from: Default::default(),
             out: Outbox::new(config.settings.respond_delay()),
             config,
             pools,
@@ -383,9 +390,34 @@ impl DhcpServer {
         {
             return Some(ip);
         }
-        pool.addresses()
-            .find(|ip| self.bindings.untouched(*ip) && self.usable(*ip, mac, now))
+        self.first_untouched(pool, mac, now)
             .or_else(|| pool.addresses().find(|ip| self.usable(*ip, mac, now)))
+    }
+
+    /// The lowest untouched pool address `mac` may have, starting at the
+    /// pool's mark (see `untouched_from`) and moving the mark over the
+    /// touched addresses it passes.
+    fn first_untouched(&self, pool: &Pool, mac: Mac, now: Instant) -> Option<Ipv4Addr> {
+        let mut marks = self.untouched_from.borrow_mut();
+        let mark = marks.entry(pool.first).or_insert(pool.first);
+        let mut prefix = true;
+        for v in *mark..=pool.last {
+            let ip = Ipv4Addr::from(v);
+            if !pool.range_contains(ip) {
+                continue;
+            }
+            if !self.bindings.untouched(ip) {
+                if prefix {
+                    *mark = v.saturating_add(1).min(pool.last);
+                }
+                continue;
+            }
+            prefix = false;
+            if self.usable(ip, mac, now) {
+                return Some(ip);
+            }
+        }
+        None
     }
 
     fn discover(&mut self, now: Instant, msg: &DhcpMessage, mac: Mac, facts: &ClientFacts) {
