@@ -603,3 +603,25 @@ fn legacy_and_final_failure_events_read_as_such() {
         ["32.000s job 1 failed: no route to image share (gave up after 3 attempts)"]
     );
 }
+
+#[test]
+fn one_refusal_given_to_two_computers_reads_the_same_without_their_names() {
+    use pxelab_reference::deploy::ScheduleRefused;
+    let a = ScheduleRefused::ImageOnly {
+        computer: "wks-1".into(),
+        os: "Windows XP SP2".into(),
+    };
+    let b = ScheduleRefused::ImageOnly {
+        computer: "wks-2".into(),
+        os: "Windows XP SP2".into(),
+    };
+    assert_ne!(a.to_string(), b.to_string());
+    assert_eq!(a.for_any_computer(), b.for_any_computer());
+    assert!(
+        a.for_any_computer()
+            .to_string()
+            .starts_with("the computer reaches its pre-OS environment"),
+        "{}",
+        a.for_any_computer()
+    );
+}

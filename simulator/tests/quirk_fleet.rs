@@ -5,34 +5,6 @@ mod world_common;
 
 use world_common::*;
 
-const HEADER: &str = r#"
-name = "quirk"
-summary = "one quirk, with and without"
-duration_s = 120
-
-[[segment]]
-name = "lan"
-subnet = "10.6.0.0/24"
-"#;
-
-const CORP_DHCP: &str = r#"
-[[server]]
-name = "corp"
-segment = "lan"
-address = "10.6.0.3"
-kind = "dhcp"
-pool = "10.6.0.200-10.6.0.250"
-"#;
-
-const PXELAB_PROXY: &str = r#"
-[[server]]
-name = "pxelab"
-segment = "lan"
-address = "10.6.0.10"
-kind = "reference"
-mode = "proxy"
-"#;
-
 fn fleet_toml(name: &str, profile: &str, count: u32, quirk: Option<&str>) -> String {
     let quirks = quirk.map(|q| format!("\"{q}\"")).unwrap_or_default();
     format!(
@@ -114,9 +86,9 @@ fn min_reply_latency_loses_instant_replies_and_a_respond_delay_cures_it() {
 [[server]]
 name = "pxelab"
 segment = "lan"
-address = "10.6.0.10"
+address = "10.4.0.10"
 kind = "reference"
-pool = "10.6.0.100-10.6.0.150"
+pool = "10.4.0.100-10.4.0.150"
 "#;
     let r = with_and_without(fast, "pxe21-bios", "min-reply-latency");
     assert_all_booted_from(&r, "plain", "pxelab");
@@ -199,9 +171,9 @@ fn wrong_arch_option93_gets_the_bios_file() {
 [[server]]
 name = "prod"
 segment = "lan"
-address = "10.6.0.2"
+address = "10.4.0.2"
 kind = "dhcp-pxe"
-pool = "10.6.0.160-10.6.0.190"
+pool = "10.4.0.160-10.4.0.190"
 bios_file = "prod.0"
 efi_file = "prod.efi"
 
@@ -238,9 +210,9 @@ fn no_block_rollover_stalls_on_a_file_past_65535_blocks() {
 [[server]]
 name = "prod"
 segment = "lan"
-address = "10.6.0.2"
+address = "10.4.0.2"
 kind = "dhcp-pxe"
-pool = "10.6.0.160-10.6.0.190"
+pool = "10.4.0.160-10.4.0.190"
 bios_file = "big.0"
 efi_file = "big.0"
 

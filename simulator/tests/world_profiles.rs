@@ -5,34 +5,6 @@ mod world_common;
 
 use world_common::*;
 
-const HEADER: &str = r#"
-name = "profiles"
-summary = "profiles"
-duration_s = 120
-
-[[segment]]
-name = "lan"
-subnet = "10.4.0.0/24"
-"#;
-
-const CORP_DHCP: &str = r#"
-[[server]]
-name = "corp"
-segment = "lan"
-address = "10.4.0.3"
-kind = "dhcp"
-pool = "10.4.0.200-10.4.0.250"
-"#;
-
-const PXELAB_PROXY: &str = r#"
-[[server]]
-name = "pxelab"
-segment = "lan"
-address = "10.4.0.10"
-kind = "reference"
-mode = "proxy"
-"#;
-
 const PXELAB_FULL: &str = r#"
 [[server]]
 name = "pxelab"

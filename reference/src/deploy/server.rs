@@ -121,6 +121,25 @@ pub enum ScheduleRefused {
     ImageExists(#[from] ImageExists),
 }
 
+impl ScheduleRefused {
+    /// The same refusal with the computer's name left out, so that one reason
+    /// given to a whole fleet reads once in a report.
+    pub fn for_any_computer(&self) -> ScheduleRefused {
+        let any = "the computer".to_string();
+        match self {
+            ScheduleRefused::ImageOnly { os, .. } => ScheduleRefused::ImageOnly {
+                computer: any,
+                os: os.clone(),
+            },
+            ScheduleRefused::NoPreOsPath { kind, .. } => ScheduleRefused::NoPreOsPath {
+                computer: any,
+                kind,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// What a running job's agent reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobReport {

@@ -195,8 +195,6 @@ pub struct Managed {
     pub progress_seen: BTreeSet<String>,
     /// Images written and verified on this machine: (image, when).
     pub imaged: Vec<(String, pxelab_reference::Instant)>,
-    /// When imaging started (the first transfer) and ended, for reports.
-    pub imaging: Option<(pxelab_reference::Instant, Option<pxelab_reference::Instant>)>,
     /// Boots so far.
     pub boots: u32,
 }

@@ -639,9 +639,6 @@ impl World {
             return;
         };
         let d = m.deployment;
-        if m.imaging.is_none() {
-            m.imaging = Some((now, None));
-        }
         self.timeline_imaging(c, true);
         match self.deploys[d].transfer {
             TransferSpec::Unicast => {
@@ -757,9 +754,6 @@ impl World {
         if result.is_ok() {
             m.os = Some(name.to_string());
             m.imaged.push((name.to_string(), now));
-            if let Some((_, end)) = m.imaging.as_mut() {
-                *end = Some(now);
-            }
         }
         bw.handle_image_delivered(now, result, &mut m.disk);
         self.timeline_imaging(c, false);
@@ -973,7 +967,6 @@ pub(super) fn build(
                     transferring: false,
                     progress_seen: Default::default(),
                     imaged: Vec::new(),
-                    imaging: None,
                     boots: 0,
                 }));
             }

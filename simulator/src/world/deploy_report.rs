@@ -90,12 +90,8 @@ impl World {
                 let mut identity = Vec::new();
                 for e in &d.log {
                     match &e.kind {
-                        DeployEventKind::Refused {
-                            computer,
-                            kind,
-                            reason,
-                        } => {
-                            let text = refusal(core, *computer, kind, reason);
+                        DeployEventKind::Refused { kind, reason, .. } => {
+                            let text = refusal(kind, reason);
                             *refused.entry(text).or_default() += 1;
                         }
                         // Deployment Server 6.x did not warn: it trusted the UUID.
@@ -166,10 +162,7 @@ impl World {
                         .computers()
                         .get(*computer)
                         .map_or_else(|| computer.to_string(), |c| c.name.clone());
-                    refused
-                        .entry(refusal(&d.core, *computer, kind, reason))
-                        .or_default()
-                        .push(who);
+                    refused.entry(refusal(kind, reason)).or_default().push(who);
                 }
             }
             for (why, who) in refused {
@@ -212,17 +205,8 @@ impl World {
 
 /// A refusal in words that do not name the computer, so the same refusal of
 /// a whole fleet reads once.
-fn refusal(
-    core: &pxelab_reference::deploy::DeploymentServer,
-    computer: pxelab_reference::deploy::ComputerId,
-    kind: &JobKind,
-    reason: &pxelab_reference::deploy::ScheduleRefused,
-) -> String {
-    let mut text = reason.to_string();
-    if let Some(c) = core.computers().get(computer) {
-        text = text.replace(&c.name, "the computer");
-    }
-    format!("{kind}: {text}")
+fn refusal(kind: &JobKind, reason: &pxelab_reference::deploy::ScheduleRefused) -> String {
+    format!("{kind}: {}", reason.for_any_computer())
 }
 
 fn list(names: &[String]) -> String {

@@ -96,3 +96,33 @@ pub fn assert_all_failed_with(r: &Report, name: &str, code: &str) {
         to_text(r)
     );
 }
+
+/// The LAN most world tests start from (`HEADER`), with a corporate DHCP
+/// server without PXE (`CORP_DHCP`) and pxelab as ProxyDHCP (`PXELAB_PROXY`).
+pub const HEADER: &str = r#"
+name = "lan"
+summary = "one LAN, a corporate DHCP server, pxelab as ProxyDHCP"
+duration_s = 120
+
+[[segment]]
+name = "lan"
+subnet = "10.4.0.0/24"
+"#;
+
+pub const CORP_DHCP: &str = r#"
+[[server]]
+name = "corp"
+segment = "lan"
+address = "10.4.0.3"
+kind = "dhcp"
+pool = "10.4.0.200-10.4.0.250"
+"#;
+
+pub const PXELAB_PROXY: &str = r#"
+[[server]]
+name = "pxelab"
+segment = "lan"
+address = "10.4.0.10"
+kind = "reference"
+mode = "proxy"
+"#;
