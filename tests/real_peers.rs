@@ -8,7 +8,9 @@
 //! `ipxe.efi`, which then fetches the `boot.ipxe` script. A QEMU boot passes when the
 //! marker printed by that script appears on the serial console. `fidelity_story`
 //! boots the same two real clients through dnsmasq + pxelab's ProxyDHCP and
-//! compares their path with the `proxydhcp-bios-uefi` scenario's (issue 6).
+//! compares their path with the `proxydhcp-bios-uefi` scenario's, and through
+//! two PXE servers on one segment (dnsmasq as production's DHCP+PXE, pxelab's
+//! ProxyDHCP as the lab) against `lab-vs-production`'s prediction (issue 6).
 //!
 //! # Running
 //!
@@ -31,6 +33,7 @@ mod real_peers {
     pub mod dhcp_clients;
     pub mod fidelity_story;
     pub mod netns;
+    pub mod qemu;
     pub mod qemu_boot;
     pub mod server;
     pub mod tftp_clients;

@@ -276,34 +276,11 @@ fn diff_dhcp(what: &str, real: &Packet, sim: &Packet, masked: &[u8], out: &mut V
     }
 }
 
-/// Clients whose RRQ option *order* the simulator cannot produce yet: EDK2
-/// writes `tsize` before `blksize`, and the order is fixed in the reference
-/// `TftpClient` (blksize, tsize, timeout, windowsize), which every profile
-/// shares. Their options are compared as a set; the order difference is
-/// printed as a notice, not hidden.
-const RRQ_ORDER_NOT_MODELLED: &[&str] = &["edk2-uefi"];
-
-fn sorted(o: &[(String, String)]) -> Vec<(String, String)> {
-    let mut o = o.to_vec();
-    o.sort();
-    o
-}
-
-fn diff_tftp(client: &str, what: &str, real: &Packet, sim: &Packet, out: &mut Vec<String>) {
-    let order_only = real.tftp_options != sim.tftp_options
-        && sorted(&real.tftp_options) == sorted(&sim.tftp_options);
-    let order_excused = order_only && RRQ_ORDER_NOT_MODELLED.contains(&client);
-    if order_excused {
-        eprintln!(
-            "notice: {client} {what}: RRQ option order not modelled (real {:?}, sim {:?})",
-            real.tftp_options, sim.tftp_options
-        );
-    }
+fn diff_tftp(what: &str, real: &Packet, sim: &Packet, out: &mut Vec<String>) {
     if real.msg != sim.msg {
         out.push(format!("{what}: real {} / sim {}", real.msg, sim.msg));
     } else if real.msg == "RRQ"
-        && (real.filename != sim.filename
-            || (real.tftp_options != sim.tftp_options && !order_excused))
+        && (real.filename != sim.filename || real.tftp_options != sim.tftp_options)
     {
         out.push(format!(
             "{what}: RRQ\n    real {:?} {:?}\n    sim  {:?} {:?}",
@@ -347,7 +324,7 @@ fn diff_schedule(real: &[Packet], sim: &[Packet], out: &mut Vec<String>) {
 
 /// A boot story's packets compared one by one: the same kinds in the same
 /// order, DHCP times, each packet's options (`masked` as well as [`MASKED`]).
-fn diff_boot(client: &str, real: &[Packet], sim: &[Packet], masked: &[u8], out: &mut Vec<String>) {
+fn diff_boot(real: &[Packet], sim: &[Packet], masked: &[u8], out: &mut Vec<String>) {
     let kinds = |ps: &[Packet]| -> Vec<String> {
         ps.iter()
             .map(|p| format!("{}:{}", p.msg, if p.port == 4011 { 4011 } else { 0 }))
@@ -383,7 +360,7 @@ fn diff_boot(client: &str, real: &[Packet], sim: &[Packet], masked: &[u8], out: 
         if r.port == 67 || r.port == 4011 {
             diff_dhcp(&what, r, s, masked, out);
         } else {
-            diff_tftp(client, &what, r, s, out);
+            diff_tftp(&what, r, s, out);
         }
     }
 }
@@ -406,13 +383,7 @@ fn compare(client: &str, profile: Profile) -> Vec<String> {
 
     // Boot: the firmware's own stage.
     let sim = simulate_boot(profile);
-    diff_boot(
-        client,
-        firmware_stage(&f.scenarios.boot),
-        &sim,
-        &[],
-        &mut out,
-    );
+    diff_boot(firmware_stage(&f.scenarios.boot), &sim, &[], &mut out);
     out
 }
 
@@ -480,7 +451,7 @@ fn chained_ipxe_sends_what_ipxe_efi_sends_after_edk2_loaded_it() {
     );
     let sim = simulate_boot(Profile::edk2_uefi().ipxe_chained());
     let mut out = Vec::new();
-    diff_boot("ipxe@edk2-uefi", real, &sim, &[175], &mut out);
+    diff_boot(real, &sim, &[175], &mut out);
     assert!(
         out.is_empty(),
         "the chainloaded iPXE differs from the real one (edk2-uefi.json, after ipxe.efi):\n  - {}",

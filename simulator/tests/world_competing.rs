@@ -168,3 +168,41 @@ fn every_profile_boots_from_the_faster_of_two_identical_servers() {
         }
     }
 }
+
+/// `lab-vs-production` with its lab fleet booting iPXE, the lab's proxy
+/// answering `lab_delay_ms` after production, and `extra` added to
+/// production's table.
+fn ipxe_lab_vs_production(lab_delay_ms: u64, extra: &str) -> String {
+    include_str!("../../scenarios/lab-vs-production.toml")
+        .replace("profile = \"pxe21-bios\"", "profile = \"ipxe\"")
+        .replace(
+            "mode = \"proxy\"",
+            &format!("mode = \"proxy\"\nrespond_delay_ms = {lab_delay_ms}"),
+        )
+        .replace(
+            "lease_time_s = 86400",
+            &format!("lease_time_s = 86400\n{extra}"),
+        )
+}
+
+#[test]
+fn ipxe_takes_the_dhcp_servers_boot_file_over_a_later_proxy_offer() {
+    // iPXE leaves discovery on its timer with the lab's proxy offer as its
+    // ProxyDHCP, but reads `filename` from the DHCP server's ACK first
+    // (settings.c: equal priority, earlier block first): as the real iPXE ROM
+    // does against dnsmasq + pxelab (tests/real_peers/fidelity_story.rs).
+    for lab_delay_ms in [0, 500] {
+        let r = run_toml(&ipxe_lab_vs_production(lab_delay_ms, ""));
+        assert_all_booted_from(&r, "lab", "whem-prod");
+    }
+}
+
+#[test]
+fn ipxe_boots_from_the_proxy_when_production_names_no_boot_file_for_it() {
+    let r = run_toml(&ipxe_lab_vs_production(
+        500,
+        "pxe_ignore_fleets = [\"lab\"]",
+    ));
+    assert_all_booted_from(&r, "lab", "lab-ds");
+    assert_all_booted_from(&r, "office", "whem-prod");
+}

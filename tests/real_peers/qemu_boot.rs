@@ -6,26 +6,12 @@
 //! ProxyDHCP and the boot server on 4011), the TFTP download of the boot file, and
 //! for UEFI the second round from `ipxe.efi` to `boot.ipxe`.
 
-use std::fs;
 use std::time::{Duration, Instant};
 
-use super::netns::{Lab, poll, tail};
+use super::netns::{Lab, tail};
+use super::qemu::{Client, Firmware, IPXE_EFI, QEMU, UNDIONLY, tftp_root};
 use super::server::{self, Mode, SERVER};
 use super::{heavy, peers_available, report};
-
-const QEMU: &str = "qemu-system-x86_64";
-const UNDIONLY: &str = "/usr/lib/ipxe/undionly.kpxe";
-const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
-const E1000_ROM: &str = "/usr/lib/ipxe/qemu/pxe-e1000.rom";
-const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Firmware {
-    /// SeaBIOS with the iPXE option ROM of an e1000 (user class iPXE, arch 0).
-    BiosIpxeRom,
-    /// OVMF on virtio-net with no option ROM: EDK2's PxeBcDxe (arch 7).
-    UefiEdk2,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dhcp {
@@ -36,16 +22,11 @@ enum Dhcp {
 }
 
 fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
-    let mut files = vec![UNDIONLY, IPXE_EFI];
     // dnsmasq sends the IPv6 router advertisements, and is the plain DHCP server
     // next to the ProxyDHCP.
     // dumpcap and tshark check that no frame on the segment is malformed.
     let programs = [QEMU, "dnsmasq", "dumpcap", "tshark"];
-    match firmware {
-        Firmware::BiosIpxeRom => files.push(E1000_ROM),
-        Firmware::UefiEdk2 => files.push(OVMF),
-    }
-    if !peers_available(test, &programs, &files) {
+    if !peers_available(test, &programs, &[UNDIONLY, IPXE_EFI, firmware.file()]) {
         return;
     }
     let _heavy = heavy();
@@ -53,16 +34,8 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
     let srv = lab.host("srv", Some(1));
 
     // TFTP root: both iPXE binaries and the script that proves the boot.
-    let root = lab.path().join("tftp");
-    fs::create_dir(&root).expect("cannot create the TFTP root");
-    fs::copy(UNDIONLY, root.join("undionly.kpxe")).expect("cannot copy undionly.kpxe");
-    fs::copy(IPXE_EFI, root.join("ipxe.efi")).expect("cannot copy ipxe.efi");
     let marker = format!("PXELAB-MARKER-{}-{test}", std::process::id());
-    fs::write(
-        root.join("boot.ipxe"),
-        format!("#!ipxe\necho {marker}\nsleep 60\n"),
-    )
-    .expect("cannot write boot.ipxe");
+    let root = tftp_root(&lab, "tftp", &marker);
 
     let mode = match dhcp {
         Dhcp::Full => Mode::Full {
@@ -80,60 +53,13 @@ fn boot(test: &str, firmware: Firmware, dhcp: Dhcp, limit: Duration) {
     let which = server::start(&mut lab, &srv, &root, mode);
     lab.start_router_advertisements();
 
-    let tap = lab.tap();
-    let console = lab.path().join("console.txt");
-    let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no");
-    let serial = format!("file:{}", console.display());
-    let mac = "52:54:00:77:00:10";
-    let nic = match firmware {
-        Firmware::BiosIpxeRom => format!("e1000,netdev=n0,mac={mac},bootindex=1"),
-        Firmware::UefiEdk2 => format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
-    };
-    let mut argv = vec![
-        QEMU,
-        "-machine",
-        "pc,accel=tcg",
-        "-m",
-        "256",
-        "-nographic",
-        "-no-reboot",
-        "-netdev",
-        &netdev,
-        "-device",
-        &nic,
-        "-boot",
-        "n",
-        "-serial",
-        &serial,
-        "-monitor",
-        "none",
-    ];
-    if firmware == Firmware::UefiEdk2 {
-        argv.extend(["-bios", OVMF]);
-    }
-    let bridge_ns = lab.bridge_ns().to_owned();
     let started = Instant::now();
-    lab.spawn("qemu", &bridge_ns, &argv, &[]);
-    let read_console = || {
-        fs::read(&console)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let seen = poll(limit, || {
-        if read_console().contains(&marker) {
-            return Some(true);
-        }
-        lab.proc("qemu").try_status().map(|_| false)
-    });
+    let client = Client::start(&mut lab, firmware, "52:54:00:77:00:10");
+    let seen = client.wait_for_any(&mut lab, &[&marker], limit);
     let elapsed = started.elapsed();
     lab.proc("qemu").kill();
-    let text = read_console();
-    if seen != Some(true) {
-        let why = if seen == Some(false) {
-            "QEMU exited before the marker appeared".to_owned()
-        } else {
-            format!("no marker on the console within {} s", limit.as_secs())
-        };
+    let text = client.console();
+    if let Err(why) = seen {
         let production = if dhcp == Dhcp::Proxy {
             format!(
                 "\n--- plain DHCP (dnsmasq) ---\n{}",

@@ -50,7 +50,18 @@ pub const SERVER: &str = "server";
 /// (bounded) until its sockets are bound. Panics with the server log if it exits
 /// or never binds.
 pub fn start(lab: &mut Lab, host: &Host, root: &Path, mode: Mode) -> Impl {
-    let which = under_test();
+    start_with(lab, host, root, mode, under_test(), None)
+}
+
+/// [`start`] with the implementation named, and for pxelab a `--config` file.
+pub fn start_with(
+    lab: &mut Lab,
+    host: &Host,
+    root: &Path,
+    mode: Mode,
+    which: Impl,
+    config: Option<&Path>,
+) -> Impl {
     let root_s = root.display().to_string();
     let argv: Vec<String> = match which {
         Impl::Pxelab => {
@@ -72,6 +83,10 @@ pub fn start(lab: &mut Lab, host: &Host, root: &Path, mode: Mode) -> Impl {
                 }
                 Mode::Proxy => v.push("--proxy".into()),
                 Mode::TftpOnly => v.push("--tftp-only".into()),
+            }
+            if let Some(config) = config {
+                v.push("--config".into());
+                v.push(config.display().to_string());
             }
             v
         }
@@ -186,20 +201,75 @@ pub fn start_plain_dhcp(lab: &mut Lab, host: &Host, first: Ipv4Addr, last: Ipv4A
         format!("--dhcp-range={first},{last},255.255.255.0,1h"),
         "--dhcp-option=3".into(),
     ]);
+    run_dnsmasq(lab, host, "dhcp", &argv, &[67]);
+}
+
+/// Starts dnsmasq in `host`'s namespace as production's DHCP server with its PXE
+/// service in the same box (the simulator's `kind = "dhcp-pxe"`): addresses from
+/// `first..=last`, and for a PXE client option 60 `PXEClient`, option 43 with
+/// discovery control 8 ("boot the file in this offer"), siaddr and the boot file
+/// by architecture and user class, served from `root` by its own TFTP server.
+/// MACs in `pxe_ignore` get an address and nothing else.
+/// `reply_delay_s` delays its offers (`--dhcp-reply-delay`, whole seconds);
+/// otherwise it answers at once, as the simulator's server does: `--no-ping`
+/// turns off the ICMP probe of a new address, and `--dhcp-broadcast` sends
+/// the offer without first resolving the client's new address by ARP (in a
+/// namespace dnsmasq's ARP-cache injection does not take, and the offer waits
+/// 3 s for a resolution that cannot succeed).
+/// The process is named `prod`.
+pub fn start_production_pxe(
+    lab: &mut Lab,
+    host: &Host,
+    root: &Path,
+    (first, last): (Ipv4Addr, Ipv4Addr),
+    reply_delay_s: u32,
+    pxe_ignore: &[&str],
+) {
+    let mut argv = dnsmasq_base(lab, "prod");
+    // Machines whose PXE requests production leaves alone: they still get an
+    // address, but no 60, 43, boot file (`pxe_ignore_fleets`, a WDS exclusion).
+    for mac in pxe_ignore {
+        argv.push(format!("--dhcp-host={mac},set:pxeignore"));
+    }
+    argv.extend([
+        format!("--dhcp-range={first},{last},255.255.255.0,1h"),
+        "--dhcp-option=3".into(),
+        "--no-ping".into(),
+        "--dhcp-broadcast".into(),
+        "--enable-tftp".into(),
+        format!("--tftp-root={}", root.display()),
+        "--dhcp-vendorclass=set:pxe,PXEClient".into(),
+        "--dhcp-userclass=set:ipxe,iPXE".into(),
+        "--dhcp-match=set:efi64,option:client-arch,7".into(),
+        "--dhcp-option-force=tag:pxe,tag:!pxeignore,60,PXEClient".into(),
+        "--dhcp-option-force=tag:pxe,tag:!pxeignore,43,06:01:08:ff".into(),
+        "--dhcp-boot=tag:!pxeignore,tag:ipxe,boot.ipxe".into(),
+        "--dhcp-boot=tag:!pxeignore,tag:!ipxe,tag:efi64,ipxe.efi".into(),
+        "--dhcp-boot=tag:!pxeignore,tag:!ipxe,tag:!efi64,undionly.kpxe".into(),
+    ]);
+    if reply_delay_s > 0 {
+        argv.push(format!("--dhcp-reply-delay={reply_delay_s}"));
+    }
+    run_dnsmasq(lab, host, "prod", &argv, &[67, 69]);
+}
+
+/// Spawns dnsmasq as lab process `name` and waits (bounded) for `ports`.
+fn run_dnsmasq(lab: &mut Lab, host: &Host, name: &str, argv: &[String], ports: &[u16]) {
     let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
     let ns = host.ns.clone();
-    lab.spawn("dhcp", &ns, &argv_ref, &[]);
+    lab.spawn(name, &ns, &argv_ref, &[]);
     let ok = poll(Duration::from_secs(20), || {
-        if lab.proc("dhcp").try_status().is_some() {
+        if lab.proc(name).try_status().is_some() {
             return Some(false);
         }
-        udp_ports_bound(&ns).contains(&67).then_some(true)
+        let bound = udp_ports_bound(&ns);
+        ports.iter().all(|p| bound.contains(p)).then_some(true)
     });
     assert_eq!(
         ok,
         Some(true),
-        "plain DHCP server (dnsmasq) did not start:\n{}",
-        lab.proc("dhcp").tail(40)
+        "dnsmasq ({name}) did not start:\n{}",
+        lab.proc(name).tail(40)
     );
 }
 

@@ -24,6 +24,11 @@ pub struct ClientOptions {
     /// EDK2's size probe (Q10): the first RRQ carries `tsize`; on the OACK the
     /// client sends ERROR 8, then requests the file again without `tsize`.
     pub probe_then_abort: bool,
+    /// Write `tsize` first in the RRQ, before `blksize` and `windowsize`, as
+    /// EDK2's PxeBcDxe does; iPXE and most clients write it after `blksize`.
+    /// The order means nothing to a server (RFC 2347 options are a set), but
+    /// it fingerprints the client, so a faithful one must keep it.
+    pub tsize_first: bool,
     /// Block numbering expected past 65535.
     pub rollover: Rollover,
     /// Retransmission timeout when no `timeout` is negotiated.
@@ -44,6 +49,7 @@ impl Default for ClientOptions {
             windowsize: None,
             timeout: None,
             probe_then_abort: false,
+            tsize_first: false,
             rollover: Rollover::ToZero,
             retransmit: Duration::from_secs(1),
             max_retries: 5,
@@ -196,10 +202,14 @@ impl TftpClient {
 
     fn request_options(&self) -> Vec<(String, String)> {
         let mut o = Vec::new();
+        let tsize = self.opts.tsize || (self.opts.probe_then_abort && !self.probed);
+        if tsize && self.opts.tsize_first {
+            o.push(("tsize".to_string(), "0".to_string()));
+        }
         if let Some(b) = self.opts.blksize {
             o.push(("blksize".to_string(), b.to_string()));
         }
-        if self.opts.tsize || (self.opts.probe_then_abort && !self.probed) {
+        if tsize && !self.opts.tsize_first {
             o.push(("tsize".to_string(), "0".to_string()));
         }
         if let Some(t) = self.opts.timeout {

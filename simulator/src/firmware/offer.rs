@@ -411,7 +411,9 @@ fn edk2(offers: &[Offer]) -> Decision {
 
 /// iPXE dhcp.c: best DHCP offer (from port 67) and best proxy offer by 175.1,
 /// a later offer replacing an equal one; leave with a DHCP offer and a proxy
-/// offer (or 175.176, or once `proxy_wait` has passed since discovery began).
+/// offer (or 175.176, or once `proxy_wait` has passed since discovery began);
+/// boot from the proxy only when the DHCP offer names no file or the proxy
+/// outranks it.
 fn ipxe(profile: &Profile, offers: &[Offer], m: &Moment) -> Decision {
     let best = |pred: &dyn Fn(&Offer) -> bool| {
         let mut best: Option<usize> = None;
@@ -435,9 +437,20 @@ fn ipxe(profile: &Profile, offers: &[Offer], m: &Moment) -> Decision {
     if !(proxy_ready || no_pxedhcp || waited > profile.proxy_wait) {
         return Decision::Wait;
     }
+    // iPXE keeps the ACK's settings ("net0.dhcp") and the ProxyDHCP's
+    // ("proxydhcp") as two blocks and reads `filename` from the first that
+    // has one; settings.c orders blocks by 175.1 and puts a later block of
+    // equal priority after the earlier one. So a DHCP server that names a
+    // boot file wins over any ProxyDHCP of no higher priority: the real
+    // `lab-vs-production` story (tests/real_peers/fidelity_story.rs).
+    let proxy_decides = |p: usize| {
+        !no_pxedhcp
+            && (offers[d].boot_file().is_none()
+                || offers[p].ipxe_priority() > offers[d].ipxe_priority())
+    };
     let boot = match proxy {
-        Some(p) if !no_pxedhcp && offers[p].has_ipxe_pxe_options() => BootSource::Offer(p),
-        Some(p) if !no_pxedhcp => BootSource::Binl(vec![offers[p].binl_server()]),
+        Some(p) if proxy_decides(p) && offers[p].has_ipxe_pxe_options() => BootSource::Offer(p),
+        Some(p) if proxy_decides(p) => BootSource::Binl(vec![offers[p].binl_server()]),
         _ => BootSource::Ack,
     };
     Decision::Go(Plan {

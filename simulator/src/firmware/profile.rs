@@ -325,6 +325,7 @@ impl Profile {
                 windowsize: Some(4),
                 tsize: false,
                 probe_then_abort: true,
+                tsize_first: true,
                 ..ClientOptions::default()
             },
             max_block: None,
