@@ -30,6 +30,7 @@
 //! one at a time (a process-wide lock); each test prints its measured duration.
 
 mod real_peers {
+    pub mod conform;
     pub mod dhcp_clients;
     pub mod fidelity_story;
     pub mod netns;

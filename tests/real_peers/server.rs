@@ -201,7 +201,7 @@ pub fn start_plain_dhcp(lab: &mut Lab, host: &Host, first: Ipv4Addr, last: Ipv4A
         format!("--dhcp-range={first},{last},255.255.255.0,1h"),
         "--dhcp-option=3".into(),
     ]);
-    run_dnsmasq(lab, host, "dhcp", &argv, &[67]);
+    spawn_serving(lab, host, "dhcp", &argv, &[67]);
 }
 
 /// Starts dnsmasq in `host`'s namespace as production's DHCP server with its PXE
@@ -250,11 +250,13 @@ pub fn start_production_pxe(
     if reply_delay_s > 0 {
         argv.push(format!("--dhcp-reply-delay={reply_delay_s}"));
     }
-    run_dnsmasq(lab, host, "prod", &argv, &[67, 69]);
+    spawn_serving(lab, host, "prod", &argv, &[67, 69]);
 }
 
-/// Spawns dnsmasq as lab process `name` and waits (bounded) for `ports`.
-fn run_dnsmasq(lab: &mut Lab, host: &Host, name: &str, argv: &[String], ports: &[u16]) {
+/// Spawns `argv` in `host`'s namespace as lab process `name` and waits
+/// (bounded) until it has bound the UDP `ports`; panics with its log if it
+/// exits or never binds.
+fn spawn_serving(lab: &mut Lab, host: &Host, name: &str, argv: &[String], ports: &[u16]) {
     let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
     let ns = host.ns.clone();
     lab.spawn(name, &ns, &argv_ref, &[]);
@@ -268,7 +270,8 @@ fn run_dnsmasq(lab: &mut Lab, host: &Host, name: &str, argv: &[String], ports: &
     assert_eq!(
         ok,
         Some(true),
-        "dnsmasq ({name}) did not start:\n{}",
+        "{} ({name}) did not start:\n{}",
+        argv[0],
         lab.proc(name).tail(40)
     );
 }
@@ -282,4 +285,28 @@ pub fn stop_cleanly(lab: &mut Lab) {
         "the server did not exit cleanly within 10 s of SIGTERM (status {status:?}):\n{}",
         lab.proc(SERVER).tail(20)
     );
+}
+
+/// Starts tftpd-hpa (`in.tftpd`) in `host`'s namespace, in the foreground,
+/// serving `root` (chrooted: `--secure`) on the host's address, verbose, with
+/// RFC 2348 block sizes up to 65464. It runs as root: the lab's scratch
+/// directory is private to root. The process is named `tftpd`.
+pub fn start_tftpd_hpa(lab: &mut Lab, host: &Host, root: &Path) {
+    let addr = host.addr.expect("tftpd-hpa needs the host's address");
+    let listen = format!("{addr}:69");
+    let root = root.display().to_string();
+    let argv = [
+        "in.tftpd",
+        "--foreground",
+        "--address",
+        &listen,
+        "--secure",
+        "--user",
+        "root",
+        "--verbose",
+        "--verbose",
+        &root,
+    ];
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+    spawn_serving(lab, host, "tftpd", &argv, &[69]);
 }
