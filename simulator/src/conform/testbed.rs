@@ -105,7 +105,7 @@ impl ServerSpec {
         }
     }
 
-    /// A plain DHCP server (no PXE, no TFTP) at `addr`/24 leasing `.50`–`.99`.
+    /// A plain DHCP server (no PXE, no TFTP) at `addr`/24 leasing `.10`–`.99`.
     pub fn plain_dhcp(addr: Ipv4Addr) -> ServerSpec {
         let o = addr.octets();
         ServerSpec {
@@ -113,7 +113,7 @@ impl ServerSpec {
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             dhcp: DhcpRole::PlainDhcp {
                 pool: (
-                    Ipv4Addr::new(o[0], o[1], o[2], 50),
+                    Ipv4Addr::new(o[0], o[1], o[2], 10),
                     Ipv4Addr::new(o[0], o[1], o[2], 99),
                 ),
             },
