@@ -27,10 +27,20 @@ fn run(servers: Vec<ServerSpec>, only: &[&str]) -> Report {
 
 /// Asserts `id` failed and one evidence line contains every `needle`.
 fn assert_failed_with(report: &Report, id: &str, needles: &[&str]) {
-    let r = report.result(id).unwrap_or_else(|| panic!("{id} did not run"));
-    assert_eq!(r.outcome, Outcome::Failed, "{id}: {}\n{}", r.detail, report.to_text());
+    let r = report
+        .result(id)
+        .unwrap_or_else(|| panic!("{id} did not run"));
+    assert_eq!(
+        r.outcome,
+        Outcome::Failed,
+        "{id}: {}\n{}",
+        r.detail,
+        report.to_text()
+    );
     assert!(
-        r.evidence.iter().any(|e| needles.iter().all(|n| e.contains(n))),
+        r.evidence
+            .iter()
+            .any(|e| needles.iter().all(|n| e.contains(n))),
         "{id}: no evidence line with {needles:?}:\n{}",
         r.evidence.join("\n")
     );
@@ -55,12 +65,23 @@ impl Tamper for EditDhcp {
 #[test]
 fn an_offer_with_the_wrong_xid_fails_echoes_xid() {
     let server = ServerSpec::reference_full(SERVER).with_tamper(EditDhcp(|m| m.xid ^= 0x55));
-    let report = run(vec![server], &["dhcp.offer.echoes-xid", "dhcp.ack.echoes-xid"]);
-    assert_failed_with(&report, "dhcp.offer.echoes-xid", &["10.0.0.1:67 ->", "DHCPOFFER xid="]);
+    let report = run(
+        vec![server],
+        &["dhcp.offer.echoes-xid", "dhcp.ack.echoes-xid"],
+    );
+    assert_failed_with(
+        &report,
+        "dhcp.offer.echoes-xid",
+        &["10.0.0.1:67 ->", "DHCPOFFER xid="],
+    );
     assert!(!report.musts_pass());
     // The DISCOVER is cited too, so the two xids can be compared.
     let r = report.result("dhcp.offer.echoes-xid").unwrap();
-    assert!(r.evidence.iter().any(|e| e.contains("DHCPDISCOVER")), "{:?}", r.evidence);
+    assert!(
+        r.evidence.iter().any(|e| e.contains("DHCPDISCOVER")),
+        "{:?}",
+        r.evidence
+    );
 }
 
 fn yiaddr_in_proxy_offers(m: &mut DhcpMessage) {
@@ -89,7 +110,11 @@ fn a_proxy_that_sets_yiaddr_fails_yiaddr_zero() {
         ..Options::default()
     };
     let told = conform::run(&mut link, &opts, None).unwrap();
-    assert_failed_with(&told, "proxy.yiaddr-zero", &["10.0.0.1:67 ->", "yiaddr=10.0.0.77"]);
+    assert_failed_with(
+        &told,
+        "proxy.yiaddr-zero",
+        &["10.0.0.1:67 ->", "yiaddr=10.0.0.77"],
+    );
     println!("{}", told.to_text());
 }
 
@@ -112,13 +137,20 @@ fn handing_ipxe_the_ipxe_binary_fails_the_chainload_checks() {
     let mut spec = ServerSpec::reference_full(SERVER);
     spec.dhcp = DhcpRole::Reference {
         pool: Some((Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 199))),
-        boot: BootPolicy {
+        boot: Box::new(BootPolicy {
             boot_ipxe: "undionly.kpxe".into(),
             ..BootPolicy::default()
-        },
+        }),
     };
-    let report = run(vec![spec], &["bootfile.ipxe-no-chainload-loop", "boot.ipxe"]);
-    assert_failed_with(&report, "bootfile.ipxe-no-chainload-loop", &["DHCPOFFER", "file=\"undionly.kpxe\""]);
+    let report = run(
+        vec![spec],
+        &["bootfile.ipxe-no-chainload-loop", "boot.ipxe"],
+    );
+    assert_failed_with(
+        &report,
+        "bootfile.ipxe-no-chainload-loop",
+        &["DHCPOFFER", "file=\"undionly.kpxe\""],
+    );
     let boot = report.result("boot.ipxe").unwrap();
     assert_eq!(boot.outcome, Outcome::Failed);
     assert!(boot.detail.contains("chainload loop"), "{}", boot.detail);
@@ -156,7 +188,11 @@ impl Tamper for Apprentice {
 fn a_server_that_answers_duplicate_acks_fails_sorcerers_apprentice() {
     let server = ServerSpec::reference_full(SERVER).with_tamper(Apprentice::default());
     let report = run(vec![server], &["tftp.no-sorcerers-apprentice"]);
-    assert_failed_with(&report, "tftp.no-sorcerers-apprentice", &["10.0.0.1:", "TFTP DATA block=3"]);
+    assert_failed_with(
+        &report,
+        "tftp.no-sorcerers-apprentice",
+        &["10.0.0.1:", "TFTP DATA block=3"],
+    );
 }
 
 /// Adds an option nobody asked for to every OACK.
@@ -176,8 +212,18 @@ impl Tamper for ExtraOption {
 fn an_oack_with_an_unrequested_option_fails_only_requested() {
     let server = ServerSpec::reference_full(SERVER).with_tamper(ExtraOption);
     let report = run(vec![server], &["tftp.oack.only-requested"]);
-    assert_failed_with(&report, "tftp.oack.only-requested", &["TFTP OACK", "timeout=5"]);
-    assert!(report.result("tftp.oack.only-requested").unwrap().detail.contains("timeout"));
+    assert_failed_with(
+        &report,
+        "tftp.oack.only-requested",
+        &["TFTP OACK", "timeout=5"],
+    );
+    assert!(
+        report
+            .result("tftp.oack.only-requested")
+            .unwrap()
+            .detail
+            .contains("timeout")
+    );
 }
 
 /// Drops every retransmission: a server that never resends a lost block.
@@ -201,5 +247,9 @@ impl Tamper for NoRetransmit {
 fn a_server_that_never_retransmits_fails_lost_ack() {
     let server = ServerSpec::reference_full(SERVER).with_tamper(NoRetransmit::default());
     let report = run(vec![server], &["tftp.retransmit-on-lost-ack"]);
-    assert_failed_with(&report, "tftp.retransmit-on-lost-ack", &["TFTP DATA block=2"]);
+    assert_failed_with(
+        &report,
+        "tftp.retransmit-on-lost-ack",
+        &["TFTP DATA block=2"],
+    );
 }

@@ -118,7 +118,11 @@ fn full_mode_reference_server_passes_every_must_and_should() {
     for ids in [DHCP_CHECKS, PXE_CHECKS, TFTP_CHECKS, BOOT_CHECKS] {
         assert_outcomes(&report, ids, Outcome::Passed);
     }
-    assert_outcomes(&report, &["boot.storm.unique-addresses", "tftp.rollover"], Outcome::Passed);
+    assert_outcomes(
+        &report,
+        &["boot.storm.unique-addresses", "tftp.rollover"],
+        Outcome::Passed,
+    );
     // Proxy rules do not apply to a full server: skipped, with the reason.
     assert_outcomes(&report, PROXY_CHECKS, Outcome::Skipped);
     assert!(report.musts_pass());
@@ -186,10 +190,18 @@ fn only_and_profile_filters_select_checks() {
     };
     let report = conform::run(&mut link, &opts, None).unwrap();
     assert!(report.results.iter().all(|r| r.id.starts_with("bootfile.")));
-    assert_outcomes(&report, &["bootfile.bios", "bootfile.ipxe-no-chainload-loop"], Outcome::Passed);
+    assert_outcomes(
+        &report,
+        &["bootfile.bios", "bootfile.ipxe-no-chainload-loop"],
+        Outcome::Passed,
+    );
     let uefi = report.result("bootfile.uefi-x64").unwrap();
     assert_eq!(uefi.outcome, Outcome::Skipped);
-    assert!(uefi.detail.contains("edk2-uefi not selected"), "{}", uefi.detail);
+    assert!(
+        uefi.detail.contains("edk2-uefi not selected"),
+        "{}",
+        uefi.detail
+    );
 }
 
 #[test]

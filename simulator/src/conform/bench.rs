@@ -74,7 +74,10 @@ impl std::fmt::Debug for Bench<'_> {
 
 impl<'l> Bench<'l> {
     /// A bench on `link`, writing every frame to `pcap` when given.
-    pub fn new(link: &'l mut dyn Link, pcap: Option<Box<dyn std::io::Write>>) -> std::io::Result<Self> {
+    pub fn new(
+        link: &'l mut dyn Link,
+        pcap: Option<Box<dyn std::io::Write>>,
+    ) -> std::io::Result<Self> {
         let pcap = pcap.map(PcapSink::new).transpose()?;
         Ok(Bench {
             link,
@@ -130,7 +133,11 @@ impl<'l> Bench<'l> {
     fn record(&mut self, outbound: bool, frame: Frame) -> usize {
         let at = self.link.now();
         if self.capture.len() < MAX_CAPTURE {
-            self.capture.push(Captured { at, outbound, frame });
+            self.capture.push(Captured {
+                at,
+                outbound,
+                frame,
+            });
         }
         self.capture.len()
     }
@@ -171,7 +178,12 @@ impl<'l> Bench<'l> {
     }
 
     /// ARP for `ip` on behalf of `from` (sender address `sender`).
-    fn resolve(&mut self, from: Mac, sender: Ipv4Addr, ip: Ipv4Addr) -> Result<Option<Mac>, LinkError> {
+    fn resolve(
+        &mut self,
+        from: Mac,
+        sender: Ipv4Addr,
+        ip: Ipv4Addr,
+    ) -> Result<Option<Mac>, LinkError> {
         for _ in 0..ARP_TRIES {
             let ask = ArpFrame {
                 request: true,
@@ -220,7 +232,10 @@ impl<'l> Bench<'l> {
                     if !a.sender_ip.is_unspecified() {
                         self.arp.insert(a.sender_ip, a.sender_mac);
                     }
-                    let answer = a.request.then(|| self.owned.get(&a.target_ip).copied()).flatten();
+                    let answer = a
+                        .request
+                        .then(|| self.owned.get(&a.target_ip).copied())
+                        .flatten();
                     self.record(false, Frame::Arp(a));
                     if let Some(mac) = answer {
                         let reply = ArpFrame {
@@ -271,7 +286,11 @@ pub fn describe_frame(c: &Captured) -> String {
     let mut s = format!("{} ", c.at);
     match &c.frame {
         Frame::Arp(a) if a.request => {
-            let _ = write!(s, "ARP who-has {} tell {} ({})", a.target_ip, a.sender_ip, a.sender_mac);
+            let _ = write!(
+                s,
+                "ARP who-has {} tell {} ({})",
+                a.target_ip, a.sender_ip, a.sender_mac
+            );
         }
         Frame::Arp(a) => {
             let _ = write!(s, "ARP {} is-at {}", a.sender_ip, a.sender_mac);
@@ -300,11 +319,16 @@ pub fn describe_payload(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) ->
 }
 
 fn describe_dhcp(m: &DhcpMessage) -> String {
-    let kind = m
-        .message_type()
-        .map_or_else(|| "BOOTP".to_string(), |t| format!("DHCP{t:?}").to_uppercase());
+    let kind = m.message_type().map_or_else(
+        || "BOOTP".to_string(),
+        |t| format!("DHCP{t:?}").to_uppercase(),
+    );
     let mut s = format!("{kind} xid={:#010x}", m.xid);
-    for (name, ip) in [("ciaddr", m.ciaddr), ("yiaddr", m.yiaddr), ("siaddr", m.siaddr)] {
+    for (name, ip) in [
+        ("ciaddr", m.ciaddr),
+        ("yiaddr", m.yiaddr),
+        ("siaddr", m.siaddr),
+    ] {
         if !ip.is_unspecified() {
             let _ = write!(s, " {name}={ip}");
         }
@@ -343,12 +367,20 @@ fn describe_tftp(p: &TftpPacket) -> String {
             .join(" ")
     };
     match p {
-        TftpPacket::Rrq { filename, mode, options } => {
-            format!("TFTP RRQ {filename:?} {mode} {}", opts(options)).trim_end().to_string()
-        }
-        TftpPacket::Wrq { filename, mode, options } => {
-            format!("TFTP WRQ {filename:?} {mode} {}", opts(options)).trim_end().to_string()
-        }
+        TftpPacket::Rrq {
+            filename,
+            mode,
+            options,
+        } => format!("TFTP RRQ {filename:?} {mode} {}", opts(options))
+            .trim_end()
+            .to_string(),
+        TftpPacket::Wrq {
+            filename,
+            mode,
+            options,
+        } => format!("TFTP WRQ {filename:?} {mode} {}", opts(options))
+            .trim_end()
+            .to_string(),
         TftpPacket::Data { block, data } => format!("TFTP DATA block={block} len={}", data.len()),
         TftpPacket::Ack { block } => format!("TFTP ACK block={block}"),
         TftpPacket::Error { code, message } => {

@@ -19,7 +19,11 @@ const PROXY: &[Mode] = &[Mode::Proxy];
 const BOOT: &[Mode] = &[Mode::Full, Mode::Proxy];
 
 fn opts_list(m: &DhcpMessage) -> String {
-    m.options.iter().map(|o| o.code.to_string()).collect::<Vec<_>>().join(",")
+    m.options
+        .iter()
+        .map(|o| o.code.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, LinkError> {
@@ -60,9 +64,14 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
     let d = ctx.dora(profile)?.clone();
     let discover: Vec<usize> = d.discover.into_iter().collect();
     let Some(offer) = ctx.subject(&d).cloned() else {
-        let who = ctx.server.map_or("any server".to_string(), |s| s.to_string());
+        let who = ctx
+            .server
+            .map_or("any server".to_string(), |s| s.to_string());
         return Ok(fail(
-            format!("no offer from {who} within {:?} of the DISCOVER", probe::OFFER_WINDOW),
+            format!(
+                "no offer from {who} within {:?} of the DISCOVER",
+                probe::OFFER_WINDOW
+            ),
             discover,
         ));
     };
@@ -75,21 +84,35 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
     };
     let m = &offer.msg;
     let v = match id {
-        "dhcp.offer.answers-discover" | "proxy.answers-pxe-client" => {
-            pass(format!("offer from {} ({})", offer.server(), offer.rx.udp.src))
-        }
+        "dhcp.offer.answers-discover" | "proxy.answers-pxe-client" => pass(format!(
+            "offer from {} ({})",
+            offer.server(),
+            offer.rx.udp.src
+        )),
         "dhcp.offer.echoes-xid" | "proxy.echoes-xid" => {
             if m.xid == d.xid {
                 pass(format!("xid {:#010x}", d.xid))
             } else {
-                fail(format!("DISCOVER xid {:#010x}, offer xid {:#010x}", d.xid, m.xid), ev(&[]))
+                fail(
+                    format!("DISCOVER xid {:#010x}, offer xid {:#010x}", d.xid, m.xid),
+                    ev(&[]),
+                )
             }
         }
         "dhcp.offer.echoes-chaddr" => {
             if m.client_mac() == Some(d.mac) && m.htype == 1 && m.hlen == 6 {
                 pass(format!("chaddr {}", d.mac))
             } else {
-                fail(format!("htype {} hlen {} chaddr {:?}, expected 1 6 {}", m.htype, m.hlen, m.client_mac(), d.mac), ev(&[]))
+                fail(
+                    format!(
+                        "htype {} hlen {} chaddr {:?}, expected 1 6 {}",
+                        m.htype,
+                        m.hlen,
+                        m.client_mac(),
+                        d.mac
+                    ),
+                    ev(&[]),
+                )
             }
         }
         "dhcp.offer.message-type" => match m.message_type() {
@@ -103,34 +126,60 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
         "dhcp.offer.lease-time" => lease_time(m, ev(&[])),
         "dhcp.offer.yiaddr" => {
             let y = m.yiaddr;
-            if y.is_unspecified() || y.is_broadcast() || y.is_multicast() || Some(y) == m.server_id() {
-                fail(format!("yiaddr {y} is not a host address for the client"), ev(&[]))
+            if y.is_unspecified()
+                || y.is_broadcast()
+                || y.is_multicast()
+                || Some(y) == m.server_id()
+            {
+                fail(
+                    format!("yiaddr {y} is not a host address for the client"),
+                    ev(&[]),
+                )
             } else {
                 pass(format!("yiaddr {y}"))
             }
         }
-        "dhcp.offer.well-formed" => match DhcpMessage::parse(&offer.rx.udp.payload, ParseMode::Strict) {
-            Ok(_) => pass("parses strictly"),
-            Err(e) => fail(format!("strict parse: {e}"), ev(&[])),
-        },
+        "dhcp.offer.well-formed" => {
+            match DhcpMessage::parse(&offer.rx.udp.payload, ParseMode::Strict) {
+                Ok(_) => pass("parses strictly"),
+                Err(e) => fail(format!("strict parse: {e}"), ev(&[])),
+            }
+        }
         "dhcp.ack.echoes-xid" | "dhcp.ack.same-address" | "dhcp.ack.lease-time" => {
             let req: Vec<usize> = d.request.into_iter().collect();
             let Some(ack) = d.acks.first() else {
-                return Ok(fail("no answer to the DHCPREQUEST (2 tries)", [ev(&[]), req].concat()));
+                return Ok(fail(
+                    "no answer to the DHCPREQUEST (2 tries)",
+                    [ev(&[]), req].concat(),
+                ));
             };
             let e = [ev(&[]), req, vec![ack.rx.idx]].concat();
             if ack.msg.message_type() != Some(MessageType::Ack) {
-                return Ok(fail(format!("the REQUEST got {:?}, not a DHCPACK", ack.msg.message_type()), e));
+                return Ok(fail(
+                    format!(
+                        "the REQUEST got {:?}, not a DHCPACK",
+                        ack.msg.message_type()
+                    ),
+                    e,
+                ));
             }
             match id {
-                "dhcp.ack.echoes-xid" if ack.msg.xid == d.xid => pass(format!("xid {:#010x}", d.xid)),
-                "dhcp.ack.echoes-xid" => fail(format!("REQUEST xid {:#010x}, ACK xid {:#010x}", d.xid, ack.msg.xid), e),
+                "dhcp.ack.echoes-xid" if ack.msg.xid == d.xid => {
+                    pass(format!("xid {:#010x}", d.xid))
+                }
+                "dhcp.ack.echoes-xid" => fail(
+                    format!("REQUEST xid {:#010x}, ACK xid {:#010x}", d.xid, ack.msg.xid),
+                    e,
+                ),
                 "dhcp.ack.same-address" => {
                     let offered = d.requested.as_ref().map(|r| r.msg.yiaddr);
                     if Some(ack.msg.yiaddr) == offered {
                         pass(format!("{}", ack.msg.yiaddr))
                     } else {
-                        fail(format!("offered {offered:?}, acknowledged {}", ack.msg.yiaddr), e)
+                        fail(
+                            format!("offered {offered:?}, acknowledged {}", ack.msg.yiaddr),
+                            e,
+                        )
                     }
                 }
                 _ => lease_time(&ack.msg, e),
@@ -140,7 +189,10 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             if m.yiaddr.is_unspecified() {
                 pass("yiaddr 0.0.0.0")
             } else {
-                fail(format!("the ProxyDHCP offer sets yiaddr {}", m.yiaddr), ev(&[]))
+                fail(
+                    format!("the ProxyDHCP offer sets yiaddr {}", m.yiaddr),
+                    ev(&[]),
+                )
             }
         }
         "proxy.no-lease-options" => {
@@ -151,21 +203,30 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             if lease.is_empty() {
                 pass("no 1, 3, 51")
             } else {
-                fail(format!("the ProxyDHCP offer carries lease options {lease:?}"), ev(&[]))
+                fail(
+                    format!("the ProxyDHCP offer carries lease options {lease:?}"),
+                    ev(&[]),
+                )
             }
         }
         "pxe.offer.vendor-class" => {
             if offer.is_pxe() {
                 pass("60 = PXEClient")
             } else {
-                fail(format!("no option 60 PXEClient (options {})", opts_list(m)), ev(&[]))
+                fail(
+                    format!("no option 60 PXEClient (options {})", opts_list(m)),
+                    ev(&[]),
+                )
             }
         }
         "pxe.offer.tftp-server" => match offer.boot_file() {
             None => skip("the offer names no boot file"),
             Some(f) => match offer.tftp_server() {
                 Some(s) => pass(format!("{f} from {s}")),
-                None => fail(format!("boot file {f:?} but siaddr is 0.0.0.0 and there is no option 66"), ev(&[])),
+                None => fail(
+                    format!("boot file {f:?} but siaddr is 0.0.0.0 and there is no option 66"),
+                    ev(&[]),
+                ),
             },
         },
         _ => return opt43(ctx, id, &offer, ev(&[])),
@@ -184,10 +245,17 @@ fn lease_time(m: &DhcpMessage, ev: Vec<usize>) -> Verdict {
     }
 }
 
-fn opt43(ctx: &mut Ctx<'_, '_>, id: &str, offer: &Reply, ev: Vec<usize>) -> Result<Verdict, LinkError> {
+fn opt43(
+    ctx: &mut Ctx<'_, '_>,
+    id: &str,
+    offer: &Reply,
+    ev: Vec<usize>,
+) -> Result<Verdict, LinkError> {
     let m = &offer.msg;
     if !offer.is_pxe() {
-        return Ok(skip("the offer is not a PXE offer (no option 60 PXEClient)"));
+        return Ok(skip(
+            "the offer is not a PXE offer (no option 60 PXEClient)",
+        ));
     }
     let raw = m.option(code::VENDOR_SPECIFIC).map(|c| c.to_vec());
     if id == "pxe.opt43.present" {
@@ -216,7 +284,13 @@ fn opt43(ctx: &mut Ctx<'_, '_>, id: &str, offer: &Reply, ev: Vec<usize>) -> Resu
             if raw.last() == Some(&255) && lax.terminated {
                 pass("ends with 255")
             } else {
-                fail(format!("option 43 does not end with END (255): {}", super::bench::hex(&raw)), ev)
+                fail(
+                    format!(
+                        "option 43 does not end with END (255): {}",
+                        super::bench::hex(&raw)
+                    ),
+                    ev,
+                )
             }
         }
         "pxe.opt43.discovery-control-valid" => match lax.discovery_control {
@@ -227,7 +301,10 @@ fn opt43(ctx: &mut Ctx<'_, '_>, id: &str, offer: &Reply, ev: Vec<usize>) -> Resu
         "pxe.opt43.servers-when-only-listed" => match lax.discovery_control {
             Some(dc) if dc.only_listed() => match &lax.boot_servers {
                 Some(s) if s.iter().any(|e| !e.addrs.is_empty()) => pass("43.8 lists servers"),
-                _ => fail("43.6 bit 2 (use only listed servers) without servers in 43.8", ev),
+                _ => fail(
+                    "43.6 bit 2 (use only listed servers) without servers in 43.8",
+                    ev,
+                ),
             },
             _ => skip("43.6 bit 2 is not set"),
         },
@@ -240,7 +317,10 @@ fn opt43(ctx: &mut Ctx<'_, '_>, id: &str, offer: &Reply, ev: Vec<usize>) -> Resu
             } else if dc & 0x02 != 0 || lax.discovery_mcast_addr.is_some() {
                 pass("multicast disabled or 43.7 present")
             } else {
-                fail("boot server discovery with multicast enabled, but no 43.7", ev)
+                fail(
+                    "boot server discovery with multicast enabled, but no 43.7",
+                    ev,
+                )
             }
         }
         "pxe.opt43.menu-has-prompt" => match (&lax.boot_menu, &lax.menu_prompt) {
@@ -269,7 +349,10 @@ fn next_step_from_4011(ctx: &mut Ctx<'_, '_>, ev: Vec<usize>) -> Result<Verdict,
         Some(ex) if ex.replies.first().and_then(Reply::boot_file).is_some() => {
             pass("the offer names no file; its server answers on 4011 with one")
         }
-        _ => fail("the PXE offer names no boot file, no menu, no boot servers, and 4011 gives none", ev),
+        _ => fail(
+            "the PXE offer names no boot file, no menu, no boot servers, and 4011 gives none",
+            ev,
+        ),
     })
 }
 
@@ -304,7 +387,10 @@ fn bootsrv(ctx: &mut Ctx<'_, '_>, id: &str, profile: &str) -> Result<Verdict, Li
             if m.xid == ex.xid {
                 pass(format!("xid {:#010x}", ex.xid))
             } else {
-                fail(format!("REQUEST xid {:#010x}, ACK xid {:#010x}", ex.xid, m.xid), e)
+                fail(
+                    format!("REQUEST xid {:#010x}, ACK xid {:#010x}", ex.xid, m.xid),
+                    e,
+                )
             }
         }
         "bootsrv.4011.echoes-boot-item" => {
@@ -313,8 +399,16 @@ fn bootsrv(ctx: &mut Ctx<'_, '_>, id: &str, profile: &str) -> Result<Verdict, Li
                 .and_then(|o| PxeVendorOptions::parse(&o, ParseMode::Lax).ok())
                 .and_then(|v| v.boot_item);
             match item {
-                Some(i) if (i.kind, i.layer) == ex.item => pass(format!("43.71 type {} layer {}", i.kind, i.layer)),
-                Some(i) => fail(format!("sent 43.71 {:?}, got type {} layer {}", ex.item, i.kind, i.layer), e),
+                Some(i) if (i.kind, i.layer) == ex.item => {
+                    pass(format!("43.71 type {} layer {}", i.kind, i.layer))
+                }
+                Some(i) => fail(
+                    format!(
+                        "sent 43.71 {:?}, got type {} layer {}",
+                        ex.item, i.kind, i.layer
+                    ),
+                    e,
+                ),
                 None => fail(format!("sent 43.71 {:?}; the ACK has no 43.71", ex.item), e),
             }
         }
@@ -322,7 +416,10 @@ fn bootsrv(ctx: &mut Ctx<'_, '_>, id: &str, profile: &str) -> Result<Verdict, Li
             if r.rx.udp.dst == ex.client {
                 pass(format!("to {}", ex.client))
             } else {
-                fail(format!("sent to {}, the client is {}", r.rx.udp.dst, ex.client), e)
+                fail(
+                    format!("sent to {}, the client is {}", r.rx.udp.dst, ex.client),
+                    e,
+                )
             }
         }
         "bootsrv.4011.boot-file" => match r.boot_file() {
@@ -337,12 +434,20 @@ fn bootfile(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
     let file_of = |ctx: &mut Ctx<'_, '_>, p: &str| ctx.boot_answer(p);
     Ok(match id {
         "bootfile.bios" | "bootfile.uefi-x64" => {
-            let p = if id == "bootfile.bios" { "pxe21-bios" } else { "edk2-uefi" };
+            let p = if id == "bootfile.bios" {
+                "pxe21-bios"
+            } else {
+                "edk2-uefi"
+            };
             match file_of(ctx, p)? {
                 Some((f, s, _)) => pass(format!("{f} from {s}")),
                 None => {
                     let d = &ctx.doras[p];
-                    let ev = d.discover.into_iter().chain(d.offers.iter().map(|o| o.rx.idx)).collect();
+                    let ev = d
+                        .discover
+                        .into_iter()
+                        .chain(d.offers.iter().map(|o| o.rx.idx))
+                        .collect();
                     fail(format!("no boot file for a {p} client"), ev)
                 }
             }
@@ -365,7 +470,12 @@ fn bootfile(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
         "bootfile.ipxe-no-chainload-loop" => match file_of(ctx, "ipxe")? {
             Some((f, s, idx)) => {
                 if NbpKind::guess(&f) == NbpKind::Ipxe {
-                    fail(format!("iPXE (user class iPXE, option 175) is handed {f} from {s}, an iPXE binary: it chainloads itself forever"), vec![idx])
+                    fail(
+                        format!(
+                            "iPXE (user class iPXE, option 175) is handed {f} from {s}, an iPXE binary: it chainloads itself forever"
+                        ),
+                        vec![idx],
+                    )
                 } else {
                     pass(format!("iPXE gets {f}"))
                 }
@@ -376,8 +486,14 @@ fn bootfile(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
             None => skip("no boot file and lease to try"),
             Some(t) => match (&t.error, t.data.first()) {
                 (_, Some(_)) => pass("DATA block 1 arrived"),
-                (Some((i, code, msg)), None) => fail(format!("ERROR {code} {msg:?}"), t.rrq.into_iter().chain([*i]).collect()),
-                (None, None) => fail(t.stopped.clone().unwrap_or_default(), t.rrq.into_iter().collect()),
+                (Some((i, code, msg)), None) => fail(
+                    format!("ERROR {code} {msg:?}"),
+                    t.rrq.into_iter().chain([*i]).collect(),
+                ),
+                (None, None) => fail(
+                    t.stopped.clone().unwrap_or_default(),
+                    t.rrq.into_iter().collect(),
+                ),
             },
         },
         other => skip(format!("{other}: no evaluation")),
@@ -414,11 +530,17 @@ fn special(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
             }
             let (sent, all) = ctx.other_server.clone().unwrap_or_default();
             let req: Vec<usize> = sent.into_iter().collect();
-            let acks: Vec<&Reply> = all.iter().filter(|r| r.msg.message_type() == Some(MessageType::Ack)).collect();
+            let acks: Vec<&Reply> = all
+                .iter()
+                .filter(|r| r.msg.message_type() == Some(MessageType::Ack))
+                .collect();
             Ok(if acks.is_empty() {
                 pass("no ACK for a REQUEST naming server 192.0.2.254")
             } else {
-                fail("the server ACKed a REQUEST whose option 54 names another server", [req, acks.iter().map(|r| r.rx.idx).collect()].concat())
+                fail(
+                    "the server ACKed a REQUEST whose option 54 names another server",
+                    [req, acks.iter().map(|r| r.rx.idx).collect()].concat(),
+                )
             })
         }
         "dhcp.request.wrong-subnet-nak" => {
@@ -438,8 +560,14 @@ fn special(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
             let req: Vec<usize> = sent.into_iter().collect();
             Ok(match all.first() {
                 Some(r) if r.msg.message_type() == Some(MessageType::Nak) => pass("DHCPNAK"),
-                Some(r) => fail(format!("a REQUEST for 198.51.100.77 got {:?}", r.msg.message_type()), [req, vec![r.rx.idx]].concat()),
-                None => fail("no DHCPNAK for a REQUEST (INIT-REBOOT) of 198.51.100.77", req),
+                Some(r) => fail(
+                    format!("a REQUEST for 198.51.100.77 got {:?}", r.msg.message_type()),
+                    [req, vec![r.rx.idx]].concat(),
+                ),
+                None => fail(
+                    "no DHCPNAK for a REQUEST (INIT-REBOOT) of 198.51.100.77",
+                    req,
+                ),
             })
         }
         "proxy.ignores-non-pxe" => {
@@ -452,12 +580,22 @@ fn special(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
                 let d = probe::discover(ctx.bench, &spec, mac, xid, probe::ANSWER_WAIT)?;
                 ctx.nonpxe = Some(d);
             }
-            let Some(d) = ctx.nonpxe.clone() else { return Ok(skip("no probe")) };
-            let from: Vec<usize> = d.offers.iter().filter(|r| ctx.from_subject(r)).map(|r| r.rx.idx).collect();
+            let Some(d) = ctx.nonpxe.clone() else {
+                return Ok(skip("no probe"));
+            };
+            let from: Vec<usize> = d
+                .offers
+                .iter()
+                .filter(|r| ctx.is_from_subject(r))
+                .map(|r| r.rx.idx)
+                .collect();
             Ok(if from.is_empty() {
                 pass("silent to a DISCOVER without option 60")
             } else {
-                fail("the ProxyDHCP answered a client without option 60 PXEClient", [d.discover.into_iter().collect(), from].concat())
+                fail(
+                    "the ProxyDHCP answered a client without option 60 PXEClient",
+                    [d.discover.into_iter().collect(), from].concat(),
+                )
             })
         }
         other => Ok(skip(format!("{other}: no evaluation"))),
@@ -483,9 +621,14 @@ fn flagged(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
         let d = probe::discover(ctx.bench, &spec, mac, xid, probe::OFFER_WINDOW)?;
         ctx.flagged = Some(d);
     }
-    let Some(d) = ctx.flagged.clone() else { return Ok(skip("no probe")) };
+    let Some(d) = ctx.flagged.clone() else {
+        return Ok(skip("no probe"));
+    };
     let Some(offer) = ctx.subject(&d).cloned() else {
-        return Ok(fail("no offer to a DISCOVER with the broadcast flag", d.discover.into_iter().collect()));
+        return Ok(fail(
+            "no offer to a DISCOVER with the broadcast flag",
+            d.discover.into_iter().collect(),
+        ));
     };
     let ev: Vec<usize> = d.discover.into_iter().chain([offer.rx.idx]).collect();
     Ok(match id {
@@ -494,7 +637,13 @@ fn flagged(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
             if u.dst.ip().is_broadcast() && u.dst_mac == pxelab_reference::Mac::BROADCAST {
                 pass("255.255.255.255, ff:ff:ff:ff:ff:ff")
             } else {
-                fail(format!("the broadcast flag was set, the offer went to {} ({})", u.dst, u.dst_mac), ev)
+                fail(
+                    format!(
+                        "the broadcast flag was set, the offer went to {} ({})",
+                        u.dst, u.dst_mac
+                    ),
+                    ev,
+                )
             }
         }
         _ => {
@@ -503,7 +652,13 @@ fn flagged(ctx: &mut Ctx<'_, '_>, id: &str) -> Result<Verdict, LinkError> {
             if len + 28 <= 576 {
                 pass(format!("{} bytes with headers", len + 28))
             } else {
-                fail(format!("the offer is {} bytes with IP and UDP headers; the client said 576", len + 28), ev)
+                fail(
+                    format!(
+                        "the offer is {} bytes with IP and UDP headers; the client said 576",
+                        len + 28
+                    ),
+                    ev,
+                )
             }
         }
     })

@@ -46,7 +46,13 @@ fn storm<'c>(ctx: &'c mut Ctx<'_, '_>) -> Result<&'c [Boot], LinkError> {
         let profiles: Vec<Profile> = (0..ctx.opts.clients)
             .filter_map(|i| Profile::builtin(ids[i % ids.len().max(1)]))
             .collect();
-        let b = host::boot_fleet(ctx.bench, &profiles, STORM_MACS, ctx.opts.seed, BOOT_LIMIT * 2)?;
+        let b = host::boot_fleet(
+            ctx.bench,
+            &profiles,
+            STORM_MACS,
+            ctx.opts.seed,
+            BOOT_LIMIT * 2,
+        )?;
         ctx.storm = Some(b);
     }
     Ok(ctx.storm.as_deref().unwrap_or_default())
@@ -54,7 +60,11 @@ fn storm<'c>(ctx: &'c mut Ctx<'_, '_>) -> Result<&'c [Boot], LinkError> {
 
 fn describe_end(b: &Boot) -> String {
     match &b.end {
-        BootEnd::Loaded { server, file, bytes } => format!("loaded {file} ({bytes} bytes) from {server}"),
+        BootEnd::Loaded {
+            server,
+            file,
+            bytes,
+        } => format!("loaded {file} ({bytes} bytes) from {server}"),
         BootEnd::Failed(why) => why.clone(),
         BootEnd::ChainloadLoop(why) => format!("chainload loop: {why}"),
         BootEnd::Unfinished => "still booting when the time limit passed".into(),
@@ -77,7 +87,10 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             let n = ctx.opts.clients;
             let s = storm(ctx)?.to_vec();
             if id == "boot.storm.all-boot" {
-                let failed: Vec<&Boot> = s.iter().filter(|b| !matches!(b.end, BootEnd::Loaded { .. })).collect();
+                let failed: Vec<&Boot> = s
+                    .iter()
+                    .filter(|b| !matches!(b.end, BootEnd::Loaded { .. }))
+                    .collect();
                 if failed.is_empty() {
                     pass(format!("{n} of {n} clients booted"))
                 } else {
@@ -85,8 +98,19 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                     for b in &failed {
                         *why.entry(describe_end(b)).or_default() += 1;
                     }
-                    let summary: Vec<String> = why.iter().take(3).map(|(w, k)| format!("{k} × {w}")).collect();
-                    fail(format!("{} of {n} clients did not boot: {}", failed.len(), summary.join("; ")), Vec::new())
+                    let summary: Vec<String> = why
+                        .iter()
+                        .take(3)
+                        .map(|(w, k)| format!("{k} × {w}"))
+                        .collect();
+                    fail(
+                        format!(
+                            "{} of {n} clients did not boot: {}",
+                            failed.len(),
+                            summary.join("; ")
+                        ),
+                        Vec::new(),
+                    )
                 }
             } else if ctx.mode == Mode::Proxy {
                 skip("the addresses come from the other DHCP server")
@@ -102,7 +126,9 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                 }
                 match dup {
                     None => pass(format!("{} distinct addresses", seen.len())),
-                    Some((ip, a, b)) => fail(format!("{ip} leased to both {a} and {b}"), Vec::new()),
+                    Some((ip, a, b)) => {
+                        fail(format!("{ip} leased to both {a} and {b}"), Vec::new())
+                    }
                 }
             }
         }
@@ -113,8 +139,17 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             }
             let p50 = percentile(&mut v, 50).unwrap_or_default();
             let p95 = percentile(&mut v, 95).unwrap_or_default();
-            let msg = format!("p50 {} ms, p95 {} ms over {} offers", p50.as_millis(), p95.as_millis(), v.len());
-            if p95 < Duration::from_secs(1) { pass(msg) } else { fail(msg, Vec::new()) }
+            let msg = format!(
+                "p50 {} ms, p95 {} ms over {} offers",
+                p50.as_millis(),
+                p95.as_millis(),
+                v.len()
+            );
+            if p95 < Duration::from_secs(1) {
+                pass(msg)
+            } else {
+                fail(msg, Vec::new())
+            }
         }
         _ => {
             let profile = check.profile;
@@ -134,7 +169,12 @@ fn offer_latencies(ctx: &Ctx<'_, '_>) -> Vec<Duration> {
     let mut v: Vec<Duration> = ctx
         .doras
         .values()
-        .filter_map(|d| d.offers.iter().find(|r| ctx.from_subject(r)).map(|r| r.rx.at - d.sent_at))
+        .filter_map(|d| {
+            d.offers
+                .iter()
+                .find(|r| ctx.is_from_subject(r))
+                .map(|r| r.rx.at - d.sent_at)
+        })
         .collect();
     for b in ctx.boots.iter().flatten().chain(ctx.storm.iter().flatten()) {
         v.extend(b.offer_latency);
@@ -156,8 +196,17 @@ fn tftp_latency(ctx: &mut Ctx<'_, '_>) -> Verdict {
     }
     let p50 = percentile(&mut v, 50).unwrap_or_default();
     let p95 = percentile(&mut v, 95).unwrap_or_default();
-    let msg = format!("p50 {} ms, p95 {} ms over {} reads", p50.as_millis(), p95.as_millis(), v.len());
-    if p95 < Duration::from_secs(1) { pass(msg) } else { fail(msg, Vec::new()) }
+    let msg = format!(
+        "p50 {} ms, p95 {} ms over {} reads",
+        p50.as_millis(),
+        p95.as_millis(),
+        v.len()
+    );
+    if p95 < Duration::from_secs(1) {
+        pass(msg)
+    } else {
+        fail(msg, Vec::new())
+    }
 }
 
 /// The latency figures of the run, for the report.

@@ -130,7 +130,8 @@ impl Decoder {
                 let udp_bytes: &[u8] = if !more && offset == 0 {
                     body
                 } else {
-                    whole = self.fragment(src_ip, dst_ip, ip.get_identification(), offset, more, body)?;
+                    whole =
+                        self.fragment(src_ip, dst_ip, ip.get_identification(), offset, more, body)?;
                     &whole
                 };
                 let udp = UdpPacket::new(udp_bytes)?;
@@ -213,8 +214,9 @@ impl Encoder {
         payload: &[u8],
     ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        self.framer
-            .udp(src_mac, dst_mac, src, dst, payload, |f| out.push(f.to_vec()));
+        self.framer.udp(src_mac, dst_mac, src, dst, payload, |f| {
+            out.push(f.to_vec())
+        });
         out
     }
 

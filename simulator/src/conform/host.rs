@@ -27,7 +27,14 @@ pub const MAC_PREFIX: [u8; 3] = [0x02, 0x70, 0x78];
 /// The `n`-th virtual client MAC.
 pub fn client_mac(n: u32) -> Mac {
     let b = n.to_be_bytes();
-    Mac([MAC_PREFIX[0], MAC_PREFIX[1], MAC_PREFIX[2], b[1], b[2], b[3]])
+    Mac([
+        MAC_PREFIX[0],
+        MAC_PREFIX[1],
+        MAC_PREFIX[2],
+        b[1],
+        b[2],
+        b[3],
+    ])
 }
 
 /// How one virtual client's boot ended.
@@ -96,8 +103,15 @@ pub fn boot_fleet(
             let profile = Arc::new(p.clone());
             let mut uuid = [0u8; 16];
             uuid[10..].copy_from_slice(&mac.0);
-            let id = Identity { mac, uuid: Some(uuid) };
-            let firmware = Firmware::new(profile.clone(), id, stream(seed, "conform-client", u64::from(first_mac) + i as u64));
+            let id = Identity {
+                mac,
+                uuid: Some(uuid),
+            };
+            let firmware = Firmware::new(
+                profile.clone(),
+                id,
+                stream(seed, "conform-client", u64::from(first_mac) + i as u64),
+            );
             Client {
                 firmware,
                 // An iPXE client handed an iPXE binary is already looping.
@@ -144,7 +158,9 @@ pub fn boot_fleet(
             .min()
             .unwrap_or(end)
             .min(end);
-        let Some(rx) = bench.recv(next)? else { continue };
+        let Some(rx) = bench.recv(next)? else {
+            continue;
+        };
         let now = bench.now();
         let d = Datagram {
             src: rx.udp.src,
@@ -169,7 +185,12 @@ pub fn boot_fleet(
 }
 
 /// Drains a client's transmits and events (the single-mutation rule).
-fn after(bench: &mut Bench<'_>, clients: &mut [Client], c: usize, seed: u64) -> Result<(), LinkError> {
+fn after(
+    bench: &mut Bench<'_>,
+    clients: &mut [Client],
+    c: usize,
+    seed: u64,
+) -> Result<(), LinkError> {
     let now = bench.now();
     let cl = &mut clients[c];
     let mac = cl.boot.mac;
@@ -214,8 +235,15 @@ fn after(bench: &mut Bench<'_>, clients: &mut [Client], c: usize, seed: u64) -> 
                         uuid[10..].copy_from_slice(&mac.0);
                         cl.firmware = Firmware::new(
                             profile,
-                            Identity { mac, uuid: Some(uuid) },
-                            stream(seed, "conform-ipxe", u64::from(mac.0[5]) | (u64::from(mac.0[4]) << 8)),
+                            Identity {
+                                mac,
+                                uuid: Some(uuid),
+                            },
+                            stream(
+                                seed,
+                                "conform-ipxe",
+                                u64::from(mac.0[5]) | (u64::from(mac.0[4]) << 8),
+                            ),
                         );
                         cl.firmware.power_on(now);
                         cl.boot.events.push((now, e));
@@ -235,7 +263,8 @@ fn after(bench: &mut Bench<'_>, clients: &mut [Client], c: usize, seed: u64) -> 
                 cl.done = true;
             }
             FirmwareEvent::LocalBoot { item } => {
-                cl.boot.end = BootEnd::Failed(format!("the menu's first item is local boot ({item})"));
+                cl.boot.end =
+                    BootEnd::Failed(format!("the menu's first item is local boot ({item})"));
                 cl.done = true;
             }
             _ => {}

@@ -76,7 +76,9 @@ pub struct RawLink {
 
 impl std::fmt::Debug for RawLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawLink").field("interface", &self.name).finish_non_exhaustive()
+        f.debug_struct("RawLink")
+            .field("interface", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,8 +102,7 @@ impl RawLink {
             ..Config::default()
         };
         let io_err = |source: io::Error| {
-            if source.kind() == io::ErrorKind::PermissionDenied
-                || source.raw_os_error() == Some(1)
+            if source.kind() == io::ErrorKind::PermissionDenied || source.raw_os_error() == Some(1)
             {
                 LinkError::Permission {
                     interface: interface.to_string(),
@@ -166,7 +167,9 @@ impl Link for RawLink {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        io::ErrorKind::TimedOut
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
                     ) => {}
                 Err(source) => {
                     return Err(LinkError::Io {

@@ -120,7 +120,9 @@ pub enum ConformError {
     #[error("unknown profile {0:?}; the profiles are: {profiles}", profiles = Profile::builtin_ids().join(", "))]
     UnknownProfile(String),
     /// `--only` matches no check.
-    #[error("--only {0:?} matches no check; run `pxelab conform --list` for the ids (areas: dhcp, proxy, pxe, bootsrv, bootfile, tftp, boot, timing)")]
+    #[error(
+        "--only {0:?} matches no check; run `pxelab conform --list` for the ids (areas: dhcp, proxy, pxe, bootsrv, bootfile, tftp, boot, timing)"
+    )]
     UnknownCheck(String),
     /// TFTP-only needs to know where and what.
     #[error("TFTP-only mode needs --server IP and --file NAME")]
@@ -224,12 +226,19 @@ impl<'b, 'l> Ctx<'b, 'l> {
     }
 
     fn xid(&mut self) -> u32 {
-        self.next_xid = self.next_xid.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        self.next_xid = self
+            .next_xid
+            .wrapping_mul(1_103_515_245)
+            .wrapping_add(12_345);
         self.next_xid
     }
 
     fn port(&mut self) -> u16 {
-        self.next_port = if self.next_port >= 60_000 { 20_000 } else { self.next_port + 2 };
+        self.next_port = if self.next_port >= 60_000 {
+            20_000
+        } else {
+            self.next_port + 2
+        };
         self.next_port
     }
 
@@ -261,7 +270,10 @@ impl<'b, 'l> Ctx<'b, 'l> {
     fn boot_exchange(&mut self, profile: &str) -> Result<Option<&BootServerExchange>, LinkError> {
         if !self.boot_exchanges.contains_key(profile) {
             self.dora(profile)?;
-            let target = self.subject(&self.doras[profile]).map(|r| r.server()).or(self.server);
+            let target = self
+                .subject(&self.doras[profile])
+                .map(|r| r.server())
+                .or(self.server);
             let xid = self.xid();
             let ex = match target {
                 Some(server) => {
@@ -276,7 +288,7 @@ impl<'b, 'l> Ctx<'b, 'l> {
     }
 
     /// Whether a reply comes from the server under test.
-    fn from_subject(&self, r: &Reply) -> bool {
+    fn is_from_subject(&self, r: &Reply) -> bool {
         match self.server {
             Some(s) => r.server() == s || *r.rx.udp.src.ip() == s,
             None => true,
@@ -285,7 +297,7 @@ impl<'b, 'l> Ctx<'b, 'l> {
 
     /// The reply of the server under test to a DISCOVER (its PXE offer).
     fn subject<'d>(&self, d: &'d Dora) -> Option<&'d Reply> {
-        d.offers.iter().find(|r| self.from_subject(r))
+        d.offers.iter().find(|r| self.is_from_subject(r))
     }
 
     /// The offer a client takes its address from: the subject's in full
@@ -293,19 +305,26 @@ impl<'b, 'l> Ctx<'b, 'l> {
     fn lease_offer<'d>(&self, d: &'d Dora) -> Option<&'d Reply> {
         let leasing = |r: &&Reply| !r.msg.yiaddr.is_unspecified();
         match self.mode {
-            Mode::Proxy => d.offers.iter().filter(leasing).find(|r| !self.from_subject(r)),
+            Mode::Proxy => d
+                .offers
+                .iter()
+                .filter(leasing)
+                .find(|r| !self.is_from_subject(r)),
             _ => d
                 .offers
                 .iter()
                 .filter(leasing)
-                .find(|r| self.from_subject(r))
+                .find(|r| self.is_from_subject(r))
                 .or_else(|| d.offers.iter().find(leasing)),
         }
     }
 
     /// The boot answer of `profile`: the file and TFTP server, from the
     /// offer, else from the 4011 ACK. The capture index of the packet.
-    fn boot_answer(&mut self, profile: &str) -> Result<Option<(String, Ipv4Addr, usize)>, LinkError> {
+    fn boot_answer(
+        &mut self,
+        profile: &str,
+    ) -> Result<Option<(String, Ipv4Addr, usize)>, LinkError> {
         self.dora(profile)?;
         let d = self.doras[profile].clone();
         if let Some(r) = self.subject(&d)
@@ -351,7 +370,11 @@ impl<'b, 'l> Ctx<'b, 'l> {
             .map(Reply::server);
         }
         if self.opts.mode.is_none() {
-            let subject: Vec<&Reply> = d.offers.iter().filter(|r| self.from_subject(r)).collect();
+            let subject: Vec<&Reply> = d
+                .offers
+                .iter()
+                .filter(|r| self.is_from_subject(r))
+                .collect();
             self.mode = if !subject.is_empty() && subject.iter().all(|r| proxy_like(r)) {
                 Mode::Proxy
             } else {
@@ -372,7 +395,11 @@ impl<'b, 'l> Ctx<'b, 'l> {
         if self.opts.profile_selected("pxe21-bios") {
             "pxe21-bios".into()
         } else {
-            self.opts.profiles.first().cloned().unwrap_or_else(|| "pxe21-bios".into())
+            self.opts
+                .profiles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "pxe21-bios".into())
         }
     }
 
@@ -380,7 +407,10 @@ impl<'b, 'l> Ctx<'b, 'l> {
     fn tftp_target(&mut self) -> Result<Option<(Mac, Ipv4Addr, Ipv4Addr, String)>, LinkError> {
         if self.mode == Mode::TftpOnly {
             let server = self.server.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let ip = self.opts.client_ip.unwrap_or_else(|| testbed::sibling(server, 250));
+            let ip = self
+                .opts
+                .client_ip
+                .unwrap_or_else(|| testbed::sibling(server, 250));
             let mac = match self.tftp_client {
                 Some((m, _)) => m,
                 None => {
@@ -422,7 +452,10 @@ impl<'b, 'l> Ctx<'b, 'l> {
                 local: SocketAddrV4::new(ip, port),
                 server,
                 file: file.unwrap_or(default_file),
-                options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                options: options
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 fault,
                 double_rrq: key == "double-rrq",
                 max_blocks: if key == "large" { 10_000_000 } else { 200_000 },
@@ -469,11 +502,18 @@ pub fn run(
     let mut results = Vec::new();
     for check in wanted {
         let verdict = if check.profile != "fleet" && !opts.profile_selected(check.profile) {
-            skip(format!("profile {} not selected (--profile)", check.profile))
+            skip(format!(
+                "profile {} not selected (--profile)",
+                check.profile
+            ))
         } else {
             match check.area {
-                checks::Area::Tftp => tftp::evaluate(&mut ctx, check).map_err(ConformError::Link)?,
-                checks::Area::Boot | checks::Area::Timing => fleet::evaluate(&mut ctx, check).map_err(ConformError::Link)?,
+                checks::Area::Tftp => {
+                    tftp::evaluate(&mut ctx, check).map_err(ConformError::Link)?
+                }
+                checks::Area::Boot | checks::Area::Timing => {
+                    fleet::evaluate(&mut ctx, check).map_err(ConformError::Link)?
+                }
                 _ => dhcp::evaluate(&mut ctx, check).map_err(ConformError::Link)?,
             }
         };
@@ -503,6 +543,8 @@ pub(crate) fn percentile(v: &mut [Duration], p: u32) -> Option<Duration> {
         return None;
     }
     v.sort();
-    let rank = (usize::try_from(p).unwrap_or(100) * v.len()).div_ceil(100).max(1);
+    let rank = (usize::try_from(p).unwrap_or(100) * v.len())
+        .div_ceil(100)
+        .max(1);
     v.get(rank - 1).copied()
 }

@@ -47,7 +47,9 @@ impl Reply {
     /// The boot file: option 67, else `file` (honouring overload).
     pub fn boot_file(&self) -> Option<String> {
         let f = self.msg.boot_file()?;
-        let s = String::from_utf8_lossy(&f).trim_end_matches('\0').to_string();
+        let s = String::from_utf8_lossy(&f)
+            .trim_end_matches('\0')
+            .to_string();
         (!s.is_empty()).then_some(s)
     }
 
@@ -57,7 +59,10 @@ impl Reply {
             return Some(self.msg.siaddr);
         }
         let o = self.msg.option(code::TFTP_SERVER_NAME)?;
-        String::from_utf8_lossy(&o).trim_end_matches('\0').parse().ok()
+        String::from_utf8_lossy(&o)
+            .trim_end_matches('\0')
+            .parse()
+            .ok()
     }
 }
 
@@ -104,9 +109,15 @@ pub fn client_message(spec: &DiscoverSpec, mac: Mac, xid: u32, kind: MessageType
     m.set_message_type(kind);
     m.push_option(
         code::MAX_MESSAGE_SIZE,
-        spec.max_size.unwrap_or(p.max_message_size).to_be_bytes().to_vec(),
+        spec.max_size
+            .unwrap_or(p.max_message_size)
+            .to_be_bytes()
+            .to_vec(),
     );
-    m.push_option(code::PARAMETER_REQUEST_LIST, p.parameter_request_list.clone());
+    m.push_option(
+        code::PARAMETER_REQUEST_LIST,
+        p.parameter_request_list.clone(),
+    );
     if spec.pxe {
         let class = PxeClientClass {
             kind: ClassKind::Pxe,
@@ -497,7 +508,10 @@ pub fn read(bench: &mut Bench<'_>, spec: &ReadSpec) -> Result<Transfer, LinkErro
         options: spec.options.clone(),
     };
     let to69 = SocketAddrV4::new(spec.server, 69);
-    let stranger = SocketAddrV4::new(*spec.local.ip(), spec.local.port().wrapping_add(1).max(1024));
+    let stranger = SocketAddrV4::new(
+        *spec.local.ip(),
+        spec.local.port().wrapping_add(1).max(1024),
+    );
     let ports = [spec.local.port(), stranger.port()];
     // The first answer, re-sending the RRQ when none comes.
     let mut first = None;
@@ -641,7 +655,9 @@ pub fn read(bench: &mut Bench<'_>, spec: &ReadSpec) -> Result<Transfer, LinkErro
                     // the duplicate ACK.
                     let until = bench.now() + Duration::from_millis(700);
                     let mut next = None;
-                    while let Some((r, p)) = tftp_next(bench, spec.local, &ports, spec.server, until)? {
+                    while let Some((r, p)) =
+                        tftp_next(bench, spec.local, &ports, spec.server, until)?
+                    {
                         if let TftpPacket::Data { block: b, .. } = &p
                             && *b == block.wrapping_add(1)
                             && r.udp.src == tid

@@ -62,7 +62,11 @@ impl CheckResult {
             Verdict::Fail(d, mut ev) => {
                 ev.sort_unstable();
                 ev.dedup();
-                (Outcome::Failed, d, ev.into_iter().map(|i| bench.describe(i)).collect())
+                (
+                    Outcome::Failed,
+                    d,
+                    ev.into_iter().map(|i| bench.describe(i)).collect(),
+                )
             }
             Verdict::NotSupported(d) => (Outcome::NotSupported, d, Vec::new()),
             Verdict::Skip(d) => (Outcome::Skipped, d, Vec::new()),
@@ -162,7 +166,9 @@ impl Report {
     /// The text report, grouped by area.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let server = self.server.map_or("none answered".to_string(), |s| s.to_string());
+        let server = self
+            .server
+            .map_or("none answered".to_string(), |s| s.to_string());
         let _ = writeln!(out, "pxelab conform: {} at {server}", self.mode);
         let mut area = None;
         for r in &self.results {
@@ -176,7 +182,14 @@ impl Report {
                 Outcome::NotSupported => "n/s ",
                 Outcome::Skipped => "skip",
             };
-            let _ = writeln!(out, "  {mark} {:<6} {}  [{}; {}]", r.level.to_string(), r.id, r.clause, r.profile);
+            let _ = writeln!(
+                out,
+                "  {mark} {:<6} {}  [{}; {}]",
+                r.level.to_string(),
+                r.id,
+                r.clause,
+                r.profile
+            );
             if !r.detail.is_empty() {
                 let _ = writeln!(out, "              {}", r.detail);
             }
@@ -221,7 +234,8 @@ impl Report {
             summary_line: self.summary_line(),
             results: &self.results,
         };
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+            + "\n"
     }
 
     /// JUnit XML: one test case per check; failures carry the evidence,
@@ -244,8 +258,14 @@ impl Report {
                 }
             };
             let mut case = TestCase::new(r.id.clone(), status);
-            case.set_classname(format!("conform.{}", r.id.split('.').next().unwrap_or("check")));
-            case.set_system_out(format!("{} {} [{}]: {}", r.level, r.clause, r.profile, r.detail));
+            case.set_classname(format!(
+                "conform.{}",
+                r.id.split('.').next().unwrap_or("check")
+            ));
+            case.set_system_out(format!(
+                "{} {} [{}]: {}",
+                r.level, r.clause, r.profile, r.detail
+            ));
             suite.add_test_case(case);
         }
         let mut report = quick_junit::Report::new("pxelab");
@@ -265,7 +285,15 @@ pub fn list() -> String {
             area = Some(c.area);
             let _ = writeln!(out, "{}", c.area.title());
         }
-        let _ = writeln!(out, "  {:<40} {:<6} {}  ({}; profile {})", c.id, c.level.to_string(), c.clause, c.title, c.profile);
+        let _ = writeln!(
+            out,
+            "  {:<40} {:<6} {}  ({}; profile {})",
+            c.id,
+            c.level.to_string(),
+            c.clause,
+            c.title,
+            c.profile
+        );
     }
     let _ = writeln!(out, "\n{} checks", super::checks::CHECKS.len());
     out

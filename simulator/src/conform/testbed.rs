@@ -49,7 +49,7 @@ pub enum DhcpRole {
         /// `Some` for full DHCP, `None` for ProxyDHCP.
         pool: Option<(Ipv4Addr, Ipv4Addr)>,
         /// Boot files and menu.
-        boot: BootPolicy,
+        boot: Box<BootPolicy>,
     },
     /// The simulator's plain production DHCP server (no PXE).
     PlainDhcp {
@@ -87,7 +87,7 @@ impl ServerSpec {
                     Ipv4Addr::new(o[0], o[1], o[2], 100),
                     Ipv4Addr::new(o[0], o[1], o[2], 199),
                 )),
-                boot: BootPolicy::default(),
+                boot: Box::default(),
             },
             tftp: Some(default_files()),
             tamper: None,
@@ -99,7 +99,7 @@ impl ServerSpec {
         ServerSpec {
             dhcp: DhcpRole::Reference {
                 pool: None,
-                boot: BootPolicy::default(),
+                boot: Box::default(),
             },
             ..Self::reference_full(addr)
         }
@@ -228,7 +228,7 @@ impl MemoryLink {
                         netmask: spec.netmask,
                         mode,
                         settings: Default::default(),
-                        boot: policy,
+                        boot: *policy,
                         unix_time_at_start: UNIX_TIME_AT_START,
                     };
                     boot = Some(BootServer::new(BootServerConfig::from_dhcp(&config)));

@@ -116,9 +116,9 @@ impl PcapSink {
         target_mac: Mac,
         target_ip: Ipv4Addr,
     ) {
-        let f = self
-            .framer
-            .arp(request, sender_mac, eth_dst, sender_ip, target_mac, target_ip);
+        let f = self.framer.arp(
+            request, sender_mac, eth_dst, sender_ip, target_mac, target_ip,
+        );
         write_frame(&mut self.writer, &mut self.error, now, f);
     }
 }
