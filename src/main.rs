@@ -3,6 +3,7 @@
 
 mod agent;
 mod config;
+mod conform;
 mod quirks;
 mod run;
 mod serve;
@@ -41,6 +42,9 @@ enum Command {
     Agent(agent::AgentArgs),
     /// List the catalogue of known PXE quirks and how a scenario enables them.
     Quirks(quirks::QuirksArgs),
+    /// Check a PXE server on a real interface against the specs, clause by
+    /// clause, with virtual PXE clients (needs root or CAP_NET_RAW).
+    Conform(conform::ConformArgs),
 }
 
 /// What follows the default run when `pxelab` runs with no arguments.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Some(Command::DeployServer(args)) => agent::deploy_server(args),
         Some(Command::Agent(args)) => agent::agent(args),
         Some(Command::Quirks(args)) => quirks::quirks(args),
+        Some(Command::Conform(args)) => conform::conform(args),
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&pxelab_simulator::scenario::schema()) {
                 Ok(s) => run::emit(&format!("{s}\n"), ExitCode::SUCCESS),

@@ -6,6 +6,7 @@
 //! the scenario's seed and time only from the virtual clock, so the same
 //! scenario and seed give a byte-identical report and pcap on any machine.
 
+pub mod conform;
 pub mod engine;
 pub mod firmware;
 pub mod foreign;

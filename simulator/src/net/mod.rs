@@ -18,7 +18,7 @@
 //! [`Network::new`], ports are visited in [`PortId`] order, and no `HashMap`
 //! is ever iterated (maps are used for lookups only).
 
-mod pcap;
+pub(crate) mod pcap;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -1,8 +1,10 @@
-//! Frames as they would be on the wire, for the pcap.
+//! Frames as they would be on the wire, for the pcap and the conformance driver.
 //!
-//! Only the pcap needs real frames: delivery between machines carries the UDP
-//! payload and its addressing, so the bytes below are built (with pnet_packet)
-//! only when a capture was asked for. A datagram larger than one Ethernet
+//! Inside the simulator only the pcap needs real frames: delivery between
+//! machines carries the UDP payload and its addressing, so the bytes below are
+//! built (with pnet_packet) only when a capture was asked for. The conformance
+//! driver (`crate::conform`) sends the same frames on a real interface, so the
+//! [`Framer`] is shared rather than written twice. A datagram larger than one Ethernet
 //! frame (a TFTP block of 8192 bytes) is split into IPv4 fragments at the
 //! 1500-byte MTU exactly as a host's IP layer would, so Wireshark reassembles
 //! it instead of flagging an oversized frame.
@@ -28,13 +30,19 @@ const ARP: usize = 28;
 /// (fragment offsets count 8-byte units, RFC 791).
 const FRAGMENT: usize = 1480;
 
-/// The pcap being written, with scratch buffers reused for every frame.
-pub(super) struct PcapSink {
-    writer: PcapWriter<Box<dyn Write>>,
+/// Builds Ethernet frames, with scratch buffers reused for every frame.
+#[derive(Default)]
+pub(crate) struct Framer {
     /// IPv4 identification: a counter, so fragments of one datagram share it.
     ident: u16,
     udp: Vec<u8>,
     frame: Vec<u8>,
+}
+
+/// The pcap being written.
+pub(crate) struct PcapSink {
+    writer: PcapWriter<Box<dyn Write>>,
+    framer: Framer,
     /// The first write error; reported by `finish` (sending cannot fail).
     error: Option<io::Error>,
 }
@@ -47,7 +55,7 @@ fn io_error(e: pcap_file::PcapError) -> io::Error {
 }
 
 impl PcapSink {
-    pub(super) fn new(sink: Box<dyn Write>) -> io::Result<Self> {
+    pub(crate) fn new(sink: Box<dyn Write>) -> io::Result<Self> {
         // Fixed little-endian (not the host's order): the same run gives the
         // same file on any machine.
         let header = PcapHeader {
@@ -63,41 +71,21 @@ impl PcapSink {
         let writer = PcapWriter::with_header(sink, header).map_err(io_error)?;
         Ok(PcapSink {
             writer,
-            ident: 0,
-            udp: Vec::new(),
-            frame: Vec::new(),
+            framer: Framer::default(),
             error: None,
         })
     }
 
-    pub(super) fn finish(self) -> io::Result<()> {
+    pub(crate) fn finish(self) -> io::Result<()> {
         if let Some(e) = self.error {
             return Err(e);
         }
         self.writer.into_writer().flush()
     }
 
-    fn write_frame(&mut self, now: Instant) {
-        if self.error.is_some() {
-            return;
-        }
-        let ts = Duration::from_nanos(now.as_nanos());
-        let len = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
-        let packet = PcapPacket::new(ts, len, &self.frame);
-        if let Err(e) = self.writer.write_packet(&packet) {
-            self.error = Some(io_error(e));
-        }
-    }
-
-    /// Starts a frame of `len` bytes after the Ethernet header.
-    fn ethernet(&mut self, src: Mac, dst: Mac, ethertype: EtherType, len: usize) {
-        self.frame.clear();
-        self.frame.resize(ETH + len, 0);
-        if let Some(mut eth) = MutableEthernetPacket::new(&mut self.frame) {
-            eth.set_destination(dst.0.into());
-            eth.set_source(src.0.into());
-            eth.set_ethertype(ethertype);
-        }
+    /// Writes one frame as it was sent or received.
+    pub(crate) fn frame(&mut self, now: Instant, frame: &[u8]) {
+        write_frame(&mut self.writer, &mut self.error, now, frame);
     }
 
     /// Writes a UDP datagram as Ethernet II + IPv4 (+ fragments) + UDP.
@@ -109,6 +97,71 @@ impl PcapSink {
         src: SocketAddrV4,
         dst: SocketAddrV4,
         payload: &[u8],
+    ) {
+        let (writer, error) = (&mut self.writer, &mut self.error);
+        self.framer.udp(src_mac, dst_mac, src, dst, payload, |f| {
+            write_frame(writer, error, now, f)
+        });
+    }
+
+    /// Writes an ARP request (`request`) or reply frame (RFC 826).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn arp(
+        &mut self,
+        now: Instant,
+        request: bool,
+        sender_mac: Mac,
+        eth_dst: Mac,
+        sender_ip: Ipv4Addr,
+        target_mac: Mac,
+        target_ip: Ipv4Addr,
+    ) {
+        let f = self.framer.arp(
+            request, sender_mac, eth_dst, sender_ip, target_mac, target_ip,
+        );
+        write_frame(&mut self.writer, &mut self.error, now, f);
+    }
+}
+
+fn write_frame(
+    writer: &mut PcapWriter<Box<dyn Write>>,
+    error: &mut Option<io::Error>,
+    now: Instant,
+    frame: &[u8],
+) {
+    if error.is_some() {
+        return;
+    }
+    let ts = Duration::from_nanos(now.as_nanos());
+    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    let packet = PcapPacket::new(ts, len, frame);
+    if let Err(e) = writer.write_packet(&packet) {
+        *error = Some(io_error(e));
+    }
+}
+
+impl Framer {
+    /// Starts a frame of `len` bytes after the Ethernet header.
+    fn ethernet(&mut self, src: Mac, dst: Mac, ethertype: EtherType, len: usize) {
+        self.frame.clear();
+        self.frame.resize(ETH + len, 0);
+        if let Some(mut eth) = MutableEthernetPacket::new(&mut self.frame) {
+            eth.set_destination(dst.0.into());
+            eth.set_source(src.0.into());
+            eth.set_ethertype(ethertype);
+        }
+    }
+
+    /// A UDP datagram as Ethernet II + IPv4 (+ fragments at the 1500-byte
+    /// MTU) + UDP: each frame is handed to `out` in order.
+    pub(crate) fn udp(
+        &mut self,
+        src_mac: Mac,
+        dst_mac: Mac,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+        mut out: impl FnMut(&[u8]),
     ) {
         let Ok(udp_len) = u16::try_from(UDP + payload.len()) else {
             // Larger than any UDP datagram: no machine sends one; nothing to show.
@@ -150,23 +203,21 @@ impl PcapSink {
                 let sum = ipv4::checksum(&ip.to_immutable());
                 ip.set_checksum(sum);
             }
-            self.write_frame(now);
+            out(&self.frame);
             offset = end;
         }
     }
 
-    /// Writes an ARP request (`request`) or reply frame (RFC 826).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn arp(
+    /// An ARP request (`request`) or reply frame (RFC 826).
+    pub(crate) fn arp(
         &mut self,
-        now: Instant,
         request: bool,
         sender_mac: Mac,
         eth_dst: Mac,
         sender_ip: Ipv4Addr,
         target_mac: Mac,
         target_ip: Ipv4Addr,
-    ) {
+    ) -> &[u8] {
         self.ethernet(sender_mac, eth_dst, EtherTypes::Arp, ARP);
         if let Some(mut arp) = MutableArpPacket::new(&mut self.frame[ETH..]) {
             arp.set_hardware_type(ArpHardwareTypes::Ethernet);
@@ -183,6 +234,6 @@ impl PcapSink {
             arp.set_target_hw_addr(target_mac.0.into());
             arp.set_target_proto_addr(target_ip);
         }
-        self.write_frame(now);
+        &self.frame
     }
 }
