@@ -305,6 +305,24 @@ fn discovery_goes_where_43_6_allows() {
 }
 
 #[test]
+fn a_late_dhcp_ack_during_boot_server_discovery_is_not_the_boot_servers_answer() {
+    // The DHCP server answers a retransmitted REQUEST a second time while the
+    // client already waits for the boot server: that ACK echoes no 43.71, so
+    // it must not end the boot with "answered without a file" (seen against
+    // dnsmasq's proxy in the conformance suite's storm).
+    let mut d = with_menu(menu(3, Some(vec![C]), Some(0)));
+    let x = d.xid();
+    d.reply(ms(4300), A, 67, &craft::ack_for(x, A, Y));
+    assert_eq!(d.failure(), None, "{}", d.transcript());
+    d.advance(Instant::from_secs(60));
+    assert_eq!(
+        failed(&d),
+        PxeError::E78,
+        "without the boot server's answer discovery runs out as before"
+    );
+}
+
+#[test]
 fn the_prompt_timeout_is_waited_out_and_255_takes_the_first_item_at_once() {
     let waits = with_menu(menu(3, Some(vec![C]), Some(5)));
     assert!(!waits.sent.iter().any(|(_, t)| t.dst.port() == 4011));

@@ -797,8 +797,12 @@ impl Firmware {
                 self.boot_from(now, &msg, from);
             }
             Phase::BootDiscovery { item, listed, .. } => {
+                // The boot server's ACK echoes the item asked for (PXE 2.1
+                // §2.2.5, iPXE's dhcp_pxebs_rx). Anything else with this xid
+                // is not its answer: a plain DHCP server's late second ACK to
+                // a retransmitted REQUEST must not end the boot.
                 let echoed = offer::vendor_options(&msg).and_then(|v| v.boot_item);
-                if echoed.is_some_and(|e| e.kind != item.kind) {
+                if echoed.is_none_or(|e| e.kind != item.kind) {
                     return;
                 }
                 // 43.6 bit 2: only servers of 43.8 count (EDK2 does not check
