@@ -58,6 +58,15 @@ fn storm<'c>(ctx: &'c mut Ctx<'_, '_>) -> Result<&'c [Boot], LinkError> {
     Ok(ctx.storm.as_deref().unwrap_or_default())
 }
 
+/// The PXE ROM stage succeeded: the NBP was loaded (even if iPXE then loops).
+fn rom_booted(b: &Boot) -> bool {
+    match &b.end {
+        BootEnd::Loaded { .. } => true,
+        BootEnd::ChainloadLoop(_) => b.first_nbp.is_some() && b.profile != "ipxe",
+        _ => false,
+    }
+}
+
 fn describe_end(b: &Boot) -> String {
     match &b.end {
         BootEnd::Loaded {
@@ -87,11 +96,16 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             let n = ctx.opts.clients;
             let s = storm(ctx)?.to_vec();
             if id == "boot.storm.all-boot" {
-                let failed: Vec<&Boot> = s
+                let failed: Vec<&Boot> = s.iter().filter(|b| !rom_booted(b)).collect();
+                let loops = s
                     .iter()
-                    .filter(|b| !matches!(b.end, BootEnd::Loaded { .. }))
-                    .collect();
-                if failed.is_empty() {
+                    .filter(|b| matches!(b.end, BootEnd::ChainloadLoop(_)))
+                    .count();
+                if failed.is_empty() && loops > 0 {
+                    pass(format!(
+                        "{n} of {n} clients loaded their NBP; {loops} then looped as iPXE (see bootfile.ipxe-no-chainload-loop)"
+                    ))
+                } else if failed.is_empty() {
                     pass(format!("{n} of {n} clients booted"))
                 } else {
                     let mut why: BTreeMap<String, usize> = BTreeMap::new();
@@ -157,8 +171,14 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             let Some(b) = all.iter().find(|b| b.profile == profile) else {
                 return Ok(skip(format!("profile {profile} not run")));
             };
-            match &b.end {
-                BootEnd::Loaded { .. } => pass(describe_end(b)),
+            match (&b.end, &b.first_nbp) {
+                (BootEnd::Loaded { .. }, _) => pass(describe_end(b)),
+                // The ROM's part (PXE 2.1) worked; what iPXE is handed next
+                // is the chainload checks' business.
+                (BootEnd::ChainloadLoop(_), Some(nbp)) if profile != "ipxe" => pass(format!(
+                    "the ROM loaded {nbp}; then {} (see bootfile.ipxe-no-chainload-loop)",
+                    describe_end(b)
+                )),
                 _ => fail(format!("{}: {}", b.mac, describe_end(b)), Vec::new()),
             }
         }
