@@ -154,6 +154,14 @@ fn handing_ipxe_the_ipxe_binary_fails_the_chainload_checks() {
     let boot = report.result("boot.ipxe").unwrap();
     assert_eq!(boot.outcome, Outcome::Failed);
     assert!(boot.detail.contains("chainload loop"), "{}", boot.detail);
+    // The evidence is the client's last frames: iPXE reading the binary again.
+    assert!(
+        boot.evidence
+            .iter()
+            .any(|e| e.contains("RRQ \"undionly.kpxe\"")),
+        "{:?}",
+        boot.evidence
+    );
 }
 
 /// Answers a duplicated ACK with the next block again: the Sorcerer's

@@ -311,6 +311,40 @@ impl<'l> Bench<'l> {
         }
     }
 
+    /// The capture indices of the last `n` frames to or from the client
+    /// `mac` (by Ethernet address, or by chaddr for broadcast DHCP replies)
+    /// that show its decisions: DHCP, 4011, TFTP requests and errors (not
+    /// the DATA and ACK of a transfer), oldest first. The evidence of a
+    /// client's failed boot.
+    pub fn frames_of(&self, mac: Mac, n: usize) -> Vec<usize> {
+        let bulk = |u: &UdpFrame| {
+            let dhcp = [u.src.port(), u.dst.port()]
+                .iter()
+                .any(|p| [67, 68, 4011].contains(p));
+            !dhcp && matches!(u.payload.get(..2), Some([0, 3] | [0, 4]))
+        };
+        let mut out: Vec<usize> = self
+            .capture
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, c)| match &c.frame {
+                Frame::Udp(u) if bulk(u) => false,
+                Frame::Udp(u) if u.src_mac == mac || u.dst_mac == mac => true,
+                Frame::Udp(u) if u.dst_mac == Mac::BROADCAST && u.dst.port() == 68 => {
+                    DhcpMessage::parse(&u.payload, ParseMode::Lax)
+                        .is_ok_and(|m| m.client_mac() == Some(mac))
+                }
+                Frame::Arp(a) => a.sender_mac == mac,
+                _ => false,
+            })
+            .take(n)
+            .map(|(i, _)| i + 1)
+            .collect();
+        out.reverse();
+        out
+    }
+
     /// One line per captured frame `idx` (1-based), decoded.
     pub fn describe(&self, idx: usize) -> String {
         match idx.checked_sub(1).and_then(|i| self.capture.get(i)) {

@@ -121,13 +121,14 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                         .take(3)
                         .map(|(w, k)| format!("{k} × {w}"))
                         .collect();
+                    let first = failed[0].mac;
                     fail(
                         format!(
-                            "{} of {n} clients did not boot: {}",
+                            "{} of {n} clients did not boot: {} (evidence: the last frames of {first})",
                             failed.len(),
                             summary.join("; ")
                         ),
-                        Vec::new(),
+                        ctx.bench.frames_of(first, 6),
                     )
                 }
             } else if ctx.mode == Mode::Proxy {
@@ -183,7 +184,10 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                     "the ROM loaded {nbp}; then {} (see bootfile.ipxe-no-chainload-loop)",
                     describe_end(b)
                 )),
-                _ => fail(format!("{}: {}", b.mac, describe_end(b)), Vec::new()),
+                _ => fail(
+                    format!("{}: {}", b.mac, describe_end(b)),
+                    ctx.bench.frames_of(b.mac, 6),
+                ),
             }
         }
     })
