@@ -137,6 +137,11 @@ pub fn conform(args: ConformArgs) -> ExitCode {
     let iface = args.interface.unwrap_or_default();
     let mut link = match RawLink::open(&iface, args.promiscuous) {
         Ok(l) => l,
+        // The privilege error names the command itself.
+        Err(e @ conform::link::LinkError::Permission { .. }) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(e) => {
             eprintln!("pxelab conform: {e}");
             return ExitCode::from(EXIT_USAGE);

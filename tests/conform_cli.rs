@@ -126,3 +126,51 @@ fn help_explains_every_flag() {
         "{text}"
     );
 }
+
+/// The user id this test runs as.
+fn uid() -> Option<u32> {
+    let out = Command::new("id").arg("-u").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+#[test]
+fn without_root_or_cap_net_raw_the_error_says_so() {
+    let bin = env!("CARGO_BIN_EXE_pxelab");
+    let args = ["conform", "--interface", "lo"];
+    let out = match uid() {
+        // As root: drop to nobody, with no capabilities, to see what a user sees.
+        Some(0) => match Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                bin,
+            ])
+            .args(args)
+            .output()
+        {
+            Ok(o) => o,
+            Err(_) => {
+                eprintln!("skipped: running as root and setpriv is not installed");
+                return;
+            }
+        },
+        Some(_) => Command::new(bin).args(args).output().expect("run pxelab"),
+        None => {
+            eprintln!("skipped: cannot tell the user id");
+            return;
+        }
+    };
+    let e = stderr(&out);
+    if e.contains("Permission denied") && !e.contains("CAP_NET_RAW") {
+        // The binary itself is not executable by nobody (a private target dir).
+        eprintln!("skipped: {e}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.starts_with("pxelab conform needs root or CAP_NET_RAW to open lo: "),
+        "{e}"
+    );
+}

@@ -154,6 +154,14 @@ fn handing_ipxe_the_ipxe_binary_fails_the_chainload_checks() {
     let boot = report.result("boot.ipxe").unwrap();
     assert_eq!(boot.outcome, Outcome::Failed);
     assert!(boot.detail.contains("chainload loop"), "{}", boot.detail);
+    // The evidence is the client's last frames: iPXE reading the binary again.
+    assert!(
+        boot.evidence
+            .iter()
+            .any(|e| e.contains("RRQ \"undionly.kpxe\"")),
+        "{:?}",
+        boot.evidence
+    );
 }
 
 /// Answers a duplicated ACK with the next block again: the Sorcerer's
@@ -251,5 +259,44 @@ fn a_server_that_never_retransmits_fails_lost_ack() {
         &report,
         "tftp.retransmit-on-lost-ack",
         &["TFTP DATA block=2"],
+    );
+}
+
+/// Ignores a client's ERROR: sends its last packet to that client again.
+#[derive(Default)]
+struct DeafToErrors {
+    last: HashMap<SocketAddrV4, Transmit>,
+}
+
+impl Tamper for DeafToErrors {
+    fn inbound(&mut self, d: &UdpFrame) -> Vec<Transmit> {
+        match TftpPacket::parse(&d.payload) {
+            Ok(TftpPacket::Error { .. }) => self.last.get(&d.src).cloned().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn outbound(&mut self, t: Transmit) -> Vec<Transmit> {
+        if t.src.port() != 67 && t.src.port() != 4011 {
+            self.last.insert(t.dst, t.clone());
+        }
+        vec![t]
+    }
+}
+
+#[test]
+fn a_server_that_goes_on_after_error_8_fails_the_tsize_probe_check() {
+    let server = ServerSpec::reference_full(SERVER).with_tamper(DeafToErrors::default());
+    let report = run(vec![server], &["tftp.tsize-probe-abort"]);
+    assert_failed_with(
+        &report,
+        "tftp.tsize-probe-abort",
+        &["10.0.0.1:", "TFTP OACK tsize="],
+    );
+    let r = report.result("tftp.tsize-probe-abort").unwrap();
+    assert!(
+        r.evidence.iter().any(|e| e.contains("TFTP ERROR code=8")),
+        "{:?}",
+        r.evidence
     );
 }

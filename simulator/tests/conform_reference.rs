@@ -219,3 +219,80 @@ fn bad_options_name_the_valid_ones() {
     let e = bad.validate().unwrap_err().to_string();
     assert!(e.contains("--list"), "{e}");
 }
+
+#[test]
+fn dhcp_only_mode_skips_tftp_and_boots() {
+    let mut link = MemoryLink::new(vec![ServerSpec::reference_full(SERVER)]).unwrap();
+    let opts = Options {
+        mode: Some(Mode::DhcpOnly),
+        ..Options::default()
+    };
+    let report = conform::run(&mut link, &opts, None).unwrap();
+    assert_eq!(report.mode, Mode::DhcpOnly);
+    assert_outcomes(&report, DHCP_CHECKS, Outcome::Passed);
+    assert_outcomes(
+        &report,
+        &["pxe.offer.vendor-class", "pxe.opt43.terminated"],
+        Outcome::Passed,
+    );
+    assert_outcomes(
+        &report,
+        &["tftp.rrq.answers", "boot.pxe21-bios", "bootfile.bios"],
+        Outcome::Skipped,
+    );
+    assert!(report.musts_pass());
+}
+
+#[test]
+fn a_silent_segment_fails_fast_and_skips_the_boots() {
+    // Nothing answers: the DHCP checks fail with the DISCOVER as evidence;
+    // firmware boots are not attempted.
+    let mut link = MemoryLink::new(vec![ServerSpec::tftp_only(SERVER)]).unwrap();
+    let report = conform::run(&mut link, &Options::default(), None).unwrap();
+    let r = report.result("dhcp.offer.answers-discover").unwrap();
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(r.evidence[0].contains("DHCPDISCOVER"), "{:?}", r.evidence);
+    assert_outcomes(
+        &report,
+        &["boot.pxe21-bios", "boot.storm.all-boot"],
+        Outcome::Skipped,
+    );
+    assert!(!report.musts_pass());
+}
+
+#[test]
+fn json_and_junit_carry_every_result() {
+    let mut link = MemoryLink::new(vec![ServerSpec::reference_full(SERVER)]).unwrap();
+    let opts = Options {
+        only: vec!["dhcp.offer.*".into(), "proxy.yiaddr-zero".into()],
+        ..Options::default()
+    };
+    let report = conform::run(&mut link, &opts, None).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(doc["mode"], "full");
+    assert_eq!(doc["server"], "10.0.0.1");
+    assert_eq!(doc["summary_line"], report.summary_line());
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), report.results.len());
+    let xid = results
+        .iter()
+        .find(|r| r["id"] == "dhcp.offer.echoes-xid")
+        .unwrap();
+    assert_eq!(xid["outcome"], "passed");
+    assert_eq!(xid["level"], "MUST");
+    assert_eq!(xid["area"], "dhcp");
+    assert!(xid["clause"].as_str().unwrap().contains("RFC 2131"));
+    let proxy = results
+        .iter()
+        .find(|r| r["id"] == "proxy.yiaddr-zero")
+        .unwrap();
+    assert_eq!(proxy["outcome"], "skipped");
+    let xml = report.to_junit();
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        report.results.len(),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"dhcp.offer.echoes-xid\""), "{xml}");
+    assert!(xml.contains("<skipped"), "{xml}");
+}

@@ -32,8 +32,12 @@ pub struct Captured {
     pub at: Instant,
     /// Sent by a virtual client (else received).
     pub outbound: bool,
-    /// What it was.
+    /// What it was. The payload of a TFTP DATA packet is cut to its 4-byte
+    /// header (a rollover run moves 100 MB; the evidence needs the block
+    /// number and length, not the bytes).
     pub frame: Frame,
+    /// The UDP payload's length on the wire (0 for ARP).
+    pub wire_len: usize,
 }
 
 /// A datagram received, with its place in the capture.
@@ -62,6 +66,8 @@ pub struct Bench<'l> {
     macs: HashSet<Mac>,
     /// Datagrams that arrived while an ARP resolution was waiting.
     inbox: VecDeque<Rx>,
+    /// The segment under test (network, mask): unicasts elsewhere are never sent.
+    segment: Option<(Ipv4Addr, Ipv4Addr)>,
 }
 
 impl std::fmt::Debug for Bench<'_> {
@@ -89,6 +95,7 @@ impl<'l> Bench<'l> {
             owned: HashMap::new(),
             macs: HashSet::new(),
             inbox: VecDeque::new(),
+            segment: None,
         })
     }
 
@@ -125,18 +132,45 @@ impl<'l> Bench<'l> {
         self.owned.remove(&ip);
     }
 
+    /// Confines unicasts to the segment `addr`/`mask` (a boot server or TFTP
+    /// server named on another network is not contacted: the suite tests
+    /// one segment and sends nothing beyond it).
+    pub fn confine(&mut self, addr: Ipv4Addr, mask: Ipv4Addr) {
+        let net = u32::from(addr) & u32::from(mask);
+        self.segment = Some((Ipv4Addr::from(net), mask));
+    }
+
+    /// Whether a unicast to `ip` stays on the segment under test.
+    pub fn on_segment(&self, ip: Ipv4Addr) -> bool {
+        match self.segment {
+            Some((net, mask)) => u32::from(ip) & u32::from(mask) == u32::from(net),
+            None => true,
+        }
+    }
+
     /// A station's MAC, when known.
     pub fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac> {
         self.arp.get(&ip).copied()
     }
 
-    fn record(&mut self, outbound: bool, frame: Frame) -> usize {
+    fn record(&mut self, outbound: bool, mut frame: Frame) -> usize {
         let at = self.link.now();
+        let mut wire_len = 0;
+        if let Frame::Udp(u) = &mut frame {
+            wire_len = u.payload.len();
+            let dhcp = [u.src.port(), u.dst.port()]
+                .iter()
+                .any(|p| [67, 68, 4011].contains(p));
+            if !dhcp && u.payload.len() > 4 && u.payload[..2] == [0, 3] {
+                u.payload.truncate(4);
+            }
+        }
         if self.capture.len() < MAX_CAPTURE {
             self.capture.push(Captured {
                 at,
                 outbound,
                 frame,
+                wire_len,
             });
         }
         self.capture.len()
@@ -150,9 +184,14 @@ impl<'l> Bench<'l> {
     }
 
     /// Sends `t` from the client `from`; the index of its (first) frame in the
-    /// capture, or `None` when ARP for the destination got no answer.
+    /// capture, or `None` when ARP for the destination got no answer or the
+    /// destination is off the segment under test.
     pub fn send(&mut self, from: Mac, t: &Transmit) -> Result<Option<usize>, LinkError> {
         self.macs.insert(from);
+        let ip = *t.dst.ip();
+        if !(ip.is_broadcast() || ip.is_multicast() || self.on_segment(ip)) {
+            return Ok(None);
+        }
         let dst_mac = match l2_destination(t).or_else(|| self.arp.get(t.dst.ip()).copied()) {
             Some(m) => m,
             None => match self.resolve(from, *t.src.ip(), *t.dst.ip())? {
@@ -272,6 +311,40 @@ impl<'l> Bench<'l> {
         }
     }
 
+    /// The capture indices of the last `n` frames to or from the client
+    /// `mac` (by Ethernet address, or by chaddr for broadcast DHCP replies)
+    /// that show its decisions: DHCP, 4011, TFTP requests and errors (not
+    /// the DATA and ACK of a transfer), oldest first. The evidence of a
+    /// client's failed boot.
+    pub fn frames_of(&self, mac: Mac, n: usize) -> Vec<usize> {
+        let bulk = |u: &UdpFrame| {
+            let dhcp = [u.src.port(), u.dst.port()]
+                .iter()
+                .any(|p| [67, 68, 4011].contains(p));
+            !dhcp && matches!(u.payload.get(..2), Some([0, 3] | [0, 4]))
+        };
+        let mut out: Vec<usize> = self
+            .capture
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, c)| match &c.frame {
+                Frame::Udp(u) if bulk(u) => false,
+                Frame::Udp(u) if u.src_mac == mac || u.dst_mac == mac => true,
+                Frame::Udp(u) if u.dst_mac == Mac::BROADCAST && u.dst.port() == 68 => {
+                    DhcpMessage::parse(&u.payload, ParseMode::Lax)
+                        .is_ok_and(|m| m.client_mac() == Some(mac))
+                }
+                Frame::Arp(a) => a.sender_mac == mac,
+                _ => false,
+            })
+            .take(n)
+            .map(|(i, _)| i + 1)
+            .collect();
+        out.reverse();
+        out
+    }
+
     /// One line per captured frame `idx` (1-based), decoded.
     pub fn describe(&self, idx: usize) -> String {
         match idx.checked_sub(1).and_then(|i| self.capture.get(i)) {
@@ -297,14 +370,21 @@ pub fn describe_frame(c: &Captured) -> String {
         }
         Frame::Udp(u) => {
             let _ = write!(s, "{} -> {} ", u.src, u.dst);
-            s.push_str(&describe_payload(u.src, u.dst, &u.payload));
+            s.push_str(&describe_payload(u.src, u.dst, &u.payload, c.wire_len));
         }
     }
     s
 }
 
 /// What a UDP payload says, by port: DHCP/BOOTP, TFTP, or its length.
-pub fn describe_payload(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> String {
+/// `wire_len` is the payload's length on the wire (a captured TFTP DATA
+/// keeps only its header).
+pub fn describe_payload(
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    payload: &[u8],
+    wire_len: usize,
+) -> String {
     let ports = [src.port(), dst.port()];
     if ports.iter().any(|p| [67, 68, 4011].contains(p)) {
         return match DhcpMessage::parse(payload, ParseMode::Lax) {
@@ -313,8 +393,11 @@ pub fn describe_payload(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) ->
         };
     }
     match TftpPacket::parse(payload) {
+        Ok(TftpPacket::Data { block, .. }) => {
+            format!("TFTP DATA block={block} len={}", wire_len.max(4) - 4)
+        }
         Ok(p) => describe_tftp(&p),
-        Err(_) => format!("UDP {} bytes", payload.len()),
+        Err(_) => format!("UDP {wire_len} bytes"),
     }
 }
 
@@ -397,4 +480,39 @@ pub fn hex(b: &[u8]) -> String {
         let _ = write!(s, "…(+{})", b.len() - 32);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conform::testbed::{MemoryLink, ServerSpec};
+    use pxelab_reference::L2Dest;
+
+    #[test]
+    fn nothing_is_sent_off_the_segment_under_test() {
+        let server = Ipv4Addr::new(10, 0, 0, 1);
+        let mut link = MemoryLink::new(vec![ServerSpec::tftp_only(server)]).unwrap();
+        let mut bench = Bench::new(&mut link, None).unwrap();
+        bench.confine(server, Ipv4Addr::new(255, 255, 255, 0));
+        let me = Mac([2, 0x70, 0x78, 0, 0, 1]);
+        let to = |ip: Ipv4Addr| Transmit {
+            src: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 250), 2000),
+            dst: SocketAddrV4::new(ip, 69),
+            l2: L2Dest::Unicast(Mac::ZERO),
+            payload: TftpPacket::Ack { block: 0 }.to_bytes(),
+        };
+        assert_eq!(
+            bench.send(me, &to(Ipv4Addr::new(192, 0, 2, 9))).unwrap(),
+            None
+        );
+        assert!(bench.capture().is_empty());
+        // On the segment: ARP resolves the server, then the datagram goes.
+        assert!(bench.send(me, &to(server)).unwrap().is_some());
+        assert!(
+            bench
+                .capture()
+                .iter()
+                .any(|c| matches!(c.frame, Frame::Arp(ref a) if !a.request))
+        );
+    }
 }

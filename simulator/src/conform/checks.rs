@@ -496,7 +496,7 @@ pub const CHECKS: &[Check] = &[
         Should,
         "RFC 1123 §4.2.3.4",
         BIOS,
-        "a boot server refuses writes (ERROR 2 or 4)",
+        "a boot server refuses writes with an ERROR (or ignores them)",
     ),
     c(
         "tftp.oack.only-requested",

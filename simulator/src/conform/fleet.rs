@@ -58,6 +58,15 @@ fn storm<'c>(ctx: &'c mut Ctx<'_, '_>) -> Result<&'c [Boot], LinkError> {
     Ok(ctx.storm.as_deref().unwrap_or_default())
 }
 
+/// The PXE ROM stage succeeded: the NBP was loaded (even if iPXE then loops).
+fn rom_booted(b: &Boot) -> bool {
+    match &b.end {
+        BootEnd::Loaded { .. } => true,
+        BootEnd::ChainloadLoop(_) => b.first_nbp.is_some() && b.profile != "ipxe",
+        _ => false,
+    }
+}
+
 fn describe_end(b: &Boot) -> String {
     match &b.end {
         BootEnd::Loaded {
@@ -79,6 +88,10 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
     if let Some(v) = not_in_mode(ctx, BOOTS) {
         return Ok(v);
     }
+    if ctx.server.is_none() {
+        // Minutes of DISCOVERs into silence would prove nothing more.
+        return Ok(skip("no server answered the first DISCOVER"));
+    }
     Ok(match id {
         "boot.storm.all-boot" | "boot.storm.unique-addresses" => {
             if ctx.opts.clients == 0 {
@@ -87,11 +100,16 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             let n = ctx.opts.clients;
             let s = storm(ctx)?.to_vec();
             if id == "boot.storm.all-boot" {
-                let failed: Vec<&Boot> = s
+                let failed: Vec<&Boot> = s.iter().filter(|b| !rom_booted(b)).collect();
+                let loops = s
                     .iter()
-                    .filter(|b| !matches!(b.end, BootEnd::Loaded { .. }))
-                    .collect();
-                if failed.is_empty() {
+                    .filter(|b| matches!(b.end, BootEnd::ChainloadLoop(_)))
+                    .count();
+                if failed.is_empty() && loops > 0 {
+                    pass(format!(
+                        "{n} of {n} clients loaded their NBP; {loops} then looped as iPXE (see bootfile.ipxe-no-chainload-loop)"
+                    ))
+                } else if failed.is_empty() {
                     pass(format!("{n} of {n} clients booted"))
                 } else {
                     let mut why: BTreeMap<String, usize> = BTreeMap::new();
@@ -103,13 +121,14 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                         .take(3)
                         .map(|(w, k)| format!("{k} × {w}"))
                         .collect();
+                    let first = failed[0].mac;
                     fail(
                         format!(
-                            "{} of {n} clients did not boot: {}",
+                            "{} of {n} clients did not boot: {} (evidence: the last frames of {first})",
                             failed.len(),
                             summary.join("; ")
                         ),
-                        Vec::new(),
+                        ctx.bench.frames_of(first, 6),
                     )
                 }
             } else if ctx.mode == Mode::Proxy {
@@ -157,9 +176,18 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
             let Some(b) = all.iter().find(|b| b.profile == profile) else {
                 return Ok(skip(format!("profile {profile} not run")));
             };
-            match &b.end {
-                BootEnd::Loaded { .. } => pass(describe_end(b)),
-                _ => fail(format!("{}: {}", b.mac, describe_end(b)), Vec::new()),
+            match (&b.end, &b.first_nbp) {
+                (BootEnd::Loaded { .. }, _) => pass(describe_end(b)),
+                // The ROM's part (PXE 2.1) worked; what iPXE is handed next
+                // is the chainload checks' business.
+                (BootEnd::ChainloadLoop(_), Some(nbp)) if profile != "ipxe" => pass(format!(
+                    "the ROM loaded {nbp}; then {} (see bootfile.ipxe-no-chainload-loop)",
+                    describe_end(b)
+                )),
+                _ => fail(
+                    format!("{}: {}", b.mac, describe_end(b)),
+                    ctx.bench.frames_of(b.mac, 6),
+                ),
             }
         }
     })

@@ -72,6 +72,9 @@ pub struct Boot {
     pub ip: Option<std::net::Ipv4Addr>,
     /// DISCOVER to first offer.
     pub offer_latency: Option<Duration>,
+    /// The first NBP the firmware loaded (the PXE ROM's own stage, before
+    /// any iPXE it chainloads).
+    pub first_nbp: Option<String>,
 }
 
 struct Client {
@@ -124,6 +127,7 @@ pub fn boot_fleet(
                     end: BootEnd::Unfinished,
                     ip: None,
                     offer_latency: None,
+                    first_nbp: None,
                 },
                 done: false,
                 last_discover: None,
@@ -218,6 +222,9 @@ fn after(
                 file,
                 bytes,
             } => {
+                if cl.boot.first_nbp.is_none() {
+                    cl.boot.first_nbp = Some(file.clone());
+                }
                 if NbpKind::guess(file) == NbpKind::Ipxe {
                     if cl.chained >= 1 {
                         cl.boot.end = BootEnd::ChainloadLoop(format!(

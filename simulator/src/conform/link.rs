@@ -182,3 +182,39 @@ impl Link for RawLink {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let e = LinkError::Permission {
+            interface: "eth1".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        let m = e.to_string();
+        assert!(
+            m.starts_with("pxelab conform needs root or CAP_NET_RAW to open eth1: "),
+            "{m}"
+        );
+        let e = LinkError::NoSuchInterface {
+            name: "eth9".into(),
+            available: vec!["lo".into(), "eth0".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "no interface named \"eth9\"; interfaces on this host: lo, eth0"
+        );
+    }
+
+    #[test]
+    fn opening_an_unknown_interface_lists_the_real_ones() {
+        match RawLink::open("pxcf-none", false) {
+            Err(LinkError::NoSuchInterface { available, .. }) => {
+                assert!(available.iter().any(|i| i == "lo"), "{available:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

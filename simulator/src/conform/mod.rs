@@ -35,6 +35,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use pxelab_reference::Mac;
+use pxelab_reference::wire::dhcp::{MessageType, code};
 use serde::Serialize;
 
 use bench::Bench;
@@ -346,6 +347,9 @@ impl<'b, 'l> Ctx<'b, 'l> {
         match self.opts.mode {
             Some(Mode::TftpOnly) => {
                 self.mode = Mode::TftpOnly;
+                if let Some(server) = self.server {
+                    self.bench.confine(server, Ipv4Addr::new(255, 255, 255, 0));
+                }
                 return Ok(());
             }
             Some(m) => self.mode = m,
@@ -386,6 +390,19 @@ impl<'b, 'l> Ctx<'b, 'l> {
         let mut d = d;
         if let Some(offer) = self.lease_offer(&d).cloned() {
             probe::request(self.bench, &mut d, &offer)?;
+        }
+        // The segment under test: the leased subnet (option 1 of the ACK),
+        // else the server's /24.
+        let ack = d
+            .acks
+            .iter()
+            .find(|a| a.msg.message_type() == Some(MessageType::Ack));
+        let mask = ack
+            .and_then(|a| a.msg.option(code::SUBNET_MASK))
+            .and_then(|m| <[u8; 4]>::try_from(&m[..]).ok())
+            .map_or(Ipv4Addr::new(255, 255, 255, 0), Ipv4Addr::from);
+        if let Some(anchor) = d.ip.or(self.server) {
+            self.bench.confine(anchor, mask);
         }
         self.doras.insert(profile, d);
         Ok(())

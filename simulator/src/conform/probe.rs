@@ -403,8 +403,8 @@ pub struct Transfer {
     pub vanish: Option<(Duration, bool)>,
     /// Answer to the stranger's ACK: capture index and error code.
     pub stranger_reply: Option<(usize, u16)>,
-    /// The stranger ACK was sent.
-    pub stranger_sent: bool,
+    /// The stranger's ACK (capture index), once sent.
+    pub stranger_sent: Option<usize>,
     /// Wire block number that followed 65535 (0 or 1), when the file was that long.
     pub rollover_to: Option<u16>,
     /// Answers from a second server TID (a second session for one RRQ).
@@ -671,9 +671,8 @@ pub fn read(bench: &mut Bench<'_>, spec: &ReadSpec) -> Result<Transfer, LinkErro
                     }
                     pending = next;
                 }
-                if spec.fault == Fault::StrangerAck(block) && !tr.stranger_sent {
-                    tr.stranger_sent = true;
-                    tftp_send(bench, spec.mac, stranger, tid, &ack)?;
+                if spec.fault == Fault::StrangerAck(block) && tr.stranger_sent.is_none() {
+                    tr.stranger_sent = tftp_send(bench, spec.mac, stranger, tid, &ack)?;
                 }
                 last_ack = Some(ack);
                 if last {

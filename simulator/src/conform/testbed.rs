@@ -12,22 +12,21 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use pxelab_reference::dhcp::{DhcpConfig, DhcpMode, DhcpServer, MemoryStore, PoolConfig};
-use pxelab_reference::pxe::{BootPolicy, BootServer, BootServerConfig};
+use pxelab_reference::dhcp::{DhcpConfig, DhcpMode, DhcpServer, PoolConfig};
+use pxelab_reference::pxe::{BootPolicy, BootServer};
 use pxelab_reference::tftp::{Accept, MemoryRoot, TftpServer, TftpServerConfig, TftpSession};
 use pxelab_reference::{Datagram, Instant, Mac, Transmit};
 
 use super::frame::{ArpFrame, Decoder, Encoder, Frame, UdpFrame, l2_destination};
 use super::link::{Link, LinkError};
 use crate::foreign::{ForeignConfig, ForeignKind, ForeignServer};
+use crate::world::build::{UNIX_TIME_AT_START, nbp_bytes, reference_machines};
 
 const DHCP_SERVER_PORT: u16 = 67;
 const PXE_PORT: u16 = 4011;
 const TFTP_PORT: u16 = 69;
 /// First server-side TFTP TID (the ephemeral range).
 const FIRST_TID: u16 = 49152;
-/// Unix time at the start of a test run (lease expiry is stored absolute).
-const UNIX_TIME_AT_START: u64 = 1_800_000_000;
 
 /// A server misbehaving on purpose, between its machines and the wire.
 pub trait Tamper {
@@ -145,16 +144,16 @@ impl ServerSpec {
     }
 }
 
-/// The default policy's files, with contents that are not all zeros.
+/// The default policy's files, with the simulator's stand-in contents.
 pub fn default_files() -> Vec<(String, Vec<u8>)> {
     let policy = BootPolicy::default();
     [
-        (policy.boot_bios, 70_000usize),
+        (policy.boot_bios, 70_000u64),
         (policy.boot_efi, 200_000),
         (policy.boot_ipxe, 300),
     ]
     .into_iter()
-    .map(|(n, len)| (n, (0..len).map(|i| (i % 251) as u8).collect()))
+    .map(|(n, len)| (n, nbp_bytes(len).to_vec()))
     .collect()
 }
 
@@ -231,14 +230,12 @@ impl MemoryLink {
                         boot: *policy,
                         unix_time_at_start: UNIX_TIME_AT_START,
                     };
-                    boot = Some(BootServer::new(BootServerConfig::from_dhcp(&config)));
-                    dhcp = Some(
-                        DhcpServer::new(config, Box::new(MemoryStore::new()), Instant::ZERO)
-                            .map_err(|e| TestbedError {
-                                addr: spec.addr,
-                                problem: e.to_string(),
-                            })?,
-                    );
+                    let (d, b) = reference_machines(config).map_err(|e| TestbedError {
+                        addr: spec.addr,
+                        problem: e.to_string(),
+                    })?;
+                    dhcp = Some(d);
+                    boot = Some(b);
                 }
                 DhcpRole::PlainDhcp { pool } => {
                     foreign = Some(ForeignServer::new(ForeignConfig {

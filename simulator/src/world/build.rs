@@ -24,7 +24,18 @@ use crate::report::EndReason;
 use crate::scenario::{DelaySpec, Fleet, LinkSpec, RefMode, Scenario, ServerRole, UuidMode};
 
 /// Unix time the simulated run starts at (lease times in the store are absolute).
-const UNIX_TIME_AT_START: u64 = 1_800_000_000;
+pub(crate) const UNIX_TIME_AT_START: u64 = 1_800_000_000;
+
+/// pxelab's reference DHCP server (full or proxy, per `config`) and its boot
+/// server on 4011, as every simulated reference server runs them: lease
+/// store in memory, time from zero. The conformance testbed runs the same.
+pub(crate) fn reference_machines(
+    config: DhcpConfig,
+) -> Result<(DhcpServer, BootServer), DhcpServerError> {
+    let boot = BootServer::new(BootServerConfig::from_dhcp(&config));
+    let dhcp = DhcpServer::new(config, Box::new(MemoryStore::new()), Instant::ZERO)?;
+    Ok((dhcp, boot))
+}
 
 /// A scenario that parsed but cannot be built, or a pcap that cannot be written.
 #[derive(Debug, thiserror::Error)]
@@ -165,13 +176,11 @@ impl World {
                         boot: boot.clone(),
                         unix_time_at_start: UNIX_TIME_AT_START,
                     };
-                    let boot_server = BootServer::new(BootServerConfig::from_dhcp(&config));
-                    let dhcp_server =
-                        DhcpServer::new(config, Box::new(MemoryStore::new()), Instant::ZERO)
-                            .map_err(|source| BuildError::Reference {
-                                server: spec.name.clone(),
-                                source,
-                            })?;
+                    let (dhcp_server, boot_server) =
+                        reference_machines(config).map_err(|source| BuildError::Reference {
+                            server: spec.name.clone(),
+                            source,
+                        })?;
                     let kind = if proxy {
                         "reference (proxy)"
                     } else {
@@ -424,6 +433,6 @@ fn make_uuid(fleet: &Fleet, mac: Mac, shared: [u8; 16], rng: &mut ChaCha8Rng) ->
 
 /// Stand-in NBP contents: deterministic, and not all zeros so a transfer that
 /// shifted a block would be visible in a pcap.
-fn nbp_bytes(size: u64) -> Arc<[u8]> {
+pub(crate) fn nbp_bytes(size: u64) -> Arc<[u8]> {
     (0..size).map(|i| (i % 251) as u8).collect()
 }

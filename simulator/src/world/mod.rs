@@ -7,7 +7,7 @@
 //! that machine's transmits and events before reading its next wake-up (the
 //! single-mutation rule every driver of these machines follows).
 
-mod build;
+pub(crate) mod build;
 mod collect;
 mod deploy;
 mod deploy_report;
