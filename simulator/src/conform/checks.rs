@@ -285,7 +285,7 @@ pub const CHECKS: &[Check] = &[
         Must,
         "PXE 2.1 §2.2.4 (option 60 PXEClient in server replies)",
         BIOS,
-        "the PXE offer carries option 60 PXEClient",
+        "a PXE offer carries option 60 PXEClient (a plain DHCP boot file without it: not supported)",
     ),
     c(
         "pxe.opt43.present",
@@ -589,8 +589,8 @@ pub const CHECKS: &[Check] = &[
     c(
         "tftp.retransmitted-rrq-one-session",
         Tftp,
-        Should,
-        "RFC 1350 §4 and RFC 1123 §4.2.3.1",
+        May,
+        "RFC 1350 §4 (one TID per request; a duplicate RRQ may start a second)",
         BIOS,
         "a retransmitted RRQ does not start a second session",
     ),

@@ -212,6 +212,13 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
         "pxe.offer.vendor-class" => {
             if offer.is_pxe() {
                 pass("60 = PXEClient")
+            } else if let Some(file) = offer.boot_file() {
+                // A DHCP server may boot PXE clients the BOOTP way, a file
+                // and siaddr with no PXE extensions: firmware takes such an
+                // offer (EDK2's "DHCP only" class), with no menu or 4011.
+                Verdict::NotSupported(format!(
+                    "no PXE extensions: a plain DHCP boot file ({file}), no option 60"
+                ))
             } else {
                 fail(
                     format!("no option 60 PXEClient (options {})", opts_list(m)),
@@ -398,18 +405,23 @@ fn bootsrv(ctx: &mut Ctx<'_, '_>, id: &str, profile: &str) -> Result<Verdict, Li
                 .option(code::VENDOR_SPECIFIC)
                 .and_then(|o| PxeVendorOptions::parse(&o, ParseMode::Lax).ok())
                 .and_then(|v| v.boot_item);
+            let Some(asked) = ex.item else {
+                return Ok(skip(
+                    "answered only a request without 43.71 (EDK2's, after an offer without a menu)",
+                ));
+            };
             match item {
-                Some(i) if (i.kind, i.layer) == ex.item => {
+                Some(i) if (i.kind, i.layer) == asked => {
                     pass(format!("43.71 type {} layer {}", i.kind, i.layer))
                 }
                 Some(i) => fail(
                     format!(
-                        "sent 43.71 {:?}, got type {} layer {}",
-                        ex.item, i.kind, i.layer
+                        "sent 43.71 {asked:?}, got type {} layer {}",
+                        i.kind, i.layer
                     ),
                     e,
                 ),
-                None => fail(format!("sent 43.71 {:?}; the ACK has no 43.71", ex.item), e),
+                None => fail(format!("sent 43.71 {asked:?}; the ACK has no 43.71"), e),
             }
         }
         "bootsrv.4011.unicast-reply" => {

@@ -35,7 +35,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use pxelab_reference::Mac;
+use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{MessageType, code};
+use pxelab_reference::wire::pxe::PxeVendorOptions;
 use serde::Serialize;
 
 use bench::Bench;
@@ -275,11 +277,25 @@ impl<'b, 'l> Ctx<'b, 'l> {
                 .subject(&self.doras[profile])
                 .map(|r| r.server())
                 .or(self.server);
-            let xid = self.xid();
+            let d = self.doras[profile].clone();
+            let asked = self.subject(&d).map(menu_item);
             let ex = match target {
                 Some(server) => {
-                    let d = self.doras[profile].clone();
-                    probe::boot_server_request(self.bench, &d, server, xid, (0, 0))?
+                    // The item the offer's menu lists first (PXE 2.1 §2.2.5:
+                    // a boot server answers only the types it serves); with
+                    // no menu, type 0, then — as EDK2 asks after an offer
+                    // without one — no option 43 at all.
+                    let first = asked.flatten().unwrap_or((0, 0));
+                    let xid = self.xid();
+                    let ex = probe::boot_server_request(self.bench, &d, server, xid, Some(first))?;
+                    match ex {
+                        Some(ex) if ex.replies.is_empty() && asked.flatten().is_none() => {
+                            let xid = self.xid();
+                            probe::boot_server_request(self.bench, &d, server, xid, None)?
+                                .or(Some(ex))
+                        }
+                        ex => ex,
+                    }
                 }
                 None => None,
             };
@@ -564,4 +580,14 @@ pub(crate) fn percentile(v: &mut [Duration], p: u32) -> Option<Duration> {
         .div_ceil(100)
         .max(1);
     v.get(rank - 1).copied()
+}
+
+/// The boot item a client picks from `offer`'s menu without a prompt: the
+/// first entry of 43.9 (type, layer 0), unless it is type 0 (local boot);
+/// `None` without a menu.
+fn menu_item(offer: &Reply) -> Option<(u16, u16)> {
+    let o43 = offer.msg.option(code::VENDOR_SPECIFIC)?;
+    let vendor = PxeVendorOptions::parse(&o43, ParseMode::Lax).ok()?;
+    let first = vendor.boot_menu?.into_iter().next()?;
+    (first.kind != 0).then_some((first.kind, 0))
 }

@@ -181,8 +181,8 @@ pub struct BootServerExchange {
     pub request: Option<usize>,
     /// The xid sent.
     pub xid: u32,
-    /// The boot item sent in 43.71.
-    pub item: (u16, u16),
+    /// The boot item sent in 43.71 (type, layer); `None`: no option 43.
+    pub item: Option<(u16, u16)>,
     /// When it went out.
     pub sent_at: Instant,
     /// The client address it came from.
@@ -301,23 +301,26 @@ pub fn request(bench: &mut Bench<'_>, dora: &mut Dora, offer: &Reply) -> Result<
 }
 
 /// Sends a DHCPREQUEST to `server`:4011 from the bound client (PXE 2.1
-/// §2.2.5 step 6), with 43.71 asking for boot server `item`.
+/// §2.2.5 step 6), with 43.71 asking for boot server `item`, or with no
+/// option 43 at all (`None`: what EDK2 sends after an offer without a menu).
 pub fn boot_server_request(
     bench: &mut Bench<'_>,
     dora: &Dora,
     server: Ipv4Addr,
     xid: u32,
-    item: (u16, u16),
+    item: Option<(u16, u16)>,
 ) -> Result<Option<BootServerExchange>, LinkError> {
     let Some(ip) = dora.ip else { return Ok(None) };
     let mut m = client_message(&dora.spec, dora.mac, xid, MessageType::Request);
     m.ciaddr = ip;
     m.flags = 0;
-    let mut o43 = vec![sub::BOOT_ITEM, 4];
-    o43.extend_from_slice(&item.0.to_be_bytes());
-    o43.extend_from_slice(&item.1.to_be_bytes());
-    o43.push(255);
-    m.push_option(code::VENDOR_SPECIFIC, o43);
+    if let Some((kind, layer)) = item {
+        let mut o43 = vec![sub::BOOT_ITEM, 4];
+        o43.extend_from_slice(&kind.to_be_bytes());
+        o43.extend_from_slice(&layer.to_be_bytes());
+        o43.push(255);
+        m.push_option(code::VENDOR_SPECIFIC, o43);
+    }
     let client = SocketAddrV4::new(ip, CLIENT_PORT);
     let t = Transmit {
         src: client,

@@ -331,13 +331,12 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                     no_transfer(&t)
                 }
             } else {
-                fail(
-                    "a retransmitted RRQ started a second session (answers from a second TID)",
-                    [
-                        first_answer(&t),
-                        t.other_tids.iter().take(2).copied().collect(),
-                    ]
-                    .concat(),
+                // RFC 1350 allows it (each RRQ is a request); the client
+                // must then refuse the second TID with ERROR 5.
+                Verdict::NotSupported(
+                    "a retransmitted RRQ starts a second transfer from a second TID \
+                     (allowed by RFC 1350; the client refuses it with ERROR 5)"
+                        .into(),
                 )
             }
         }
@@ -457,9 +456,9 @@ fn wrq(ctx: &mut Ctx<'_, '_>) -> Result<Verdict, LinkError> {
     }
     let ev: Vec<usize> = sent.into_iter().collect();
     Ok(match answer {
-        Some((_, Some(TftpPacket::Error { code, .. }))) if [2, 4].contains(&code.code()) => {
-            pass(format!("ERROR {}", code.code()))
-        }
+        // Any ERROR refuses the write: tftpd-hpa, without `--create`, says
+        // "File not found" (1) for a file it will not create.
+        Some((_, Some(TftpPacket::Error { code, .. }))) => pass(format!("ERROR {}", code.code())),
         Some((i, Some(TftpPacket::Ack { block: 0 }))) => {
             // Accepted: end it at once so nothing is written.
             fail(
@@ -468,7 +467,7 @@ fn wrq(ctx: &mut Ctx<'_, '_>) -> Result<Verdict, LinkError> {
             )
         }
         Some((i, _)) => fail(
-            "the answer to a WRQ is not ERROR 2 or 4",
+            "the answer to a WRQ is neither an ERROR nor silence",
             [ev, vec![i]].concat(),
         ),
         None => pass("no answer to a write request (ignored)"),
