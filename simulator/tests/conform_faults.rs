@@ -300,3 +300,30 @@ fn a_server_that_goes_on_after_error_8_fails_the_tsize_probe_check() {
         r.evidence
     );
 }
+
+/// Accepts writes: answers the refusal of a WRQ with ACK 0 instead.
+struct Writable;
+
+impl Tamper for Writable {
+    fn outbound(&mut self, mut t: Transmit) -> Vec<Transmit> {
+        if let Ok(TftpPacket::Error { code, .. }) = TftpPacket::parse(&t.payload)
+            && code.code() == 2
+        {
+            t.payload = TftpPacket::Ack { block: 0 }.to_bytes();
+        }
+        vec![t]
+    }
+}
+
+#[test]
+fn a_writable_server_fails_wrq_refused() {
+    let server = ServerSpec::reference_full(SERVER).with_tamper(Writable);
+    let report = run(vec![server], &["tftp.wrq-refused"]);
+    assert_failed_with(&report, "tftp.wrq-refused", &["TFTP ACK block=0"]);
+    let r = report.result("tftp.wrq-refused").unwrap();
+    assert!(
+        r.evidence.iter().any(|e| e.contains("TFTP WRQ")),
+        "{:?}",
+        r.evidence
+    );
+}

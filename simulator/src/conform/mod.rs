@@ -467,7 +467,8 @@ impl<'b, 'l> Ctx<'b, 'l> {
         Ok(Some((d.mac, ip, server, file)))
     }
 
-    /// A TFTP read of `spec_fn`'s making, run once per `key`.
+    /// A TFTP read of `file` (default: the boot file) with `options` and
+    /// `fault`, run once per `key` and kept for every check that judges it.
     fn transfer(
         &mut self,
         key: &'static str,

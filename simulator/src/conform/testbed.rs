@@ -329,9 +329,12 @@ impl MemoryLink {
                     if !u.src.ip().is_unspecified() {
                         host.arp.insert(*u.src.ip(), u.src_mac);
                     }
+                    // The tamper's own extras go out as they are; the
+                    // machines' replies pass through its `outbound`.
+                    let mut extra = Vec::new();
                     let mut out = Vec::new();
                     if let Some(t) = host.tamper.as_mut() {
-                        out.extend(t.inbound(u));
+                        extra.extend(t.inbound(u));
                     }
                     let d = Datagram {
                         src: u.src,
@@ -375,8 +378,11 @@ impl MemoryLink {
                             }
                         }
                     }
-                    for t in out {
+                    for t in extra {
                         self.emit_raw(h, t);
+                    }
+                    for t in out {
+                        self.emit(h, t);
                     }
                     self.drain(h);
                 }

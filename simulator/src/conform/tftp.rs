@@ -450,24 +450,42 @@ fn wrq(ctx: &mut Ctx<'_, '_>) -> Result<Verdict, LinkError> {
             break;
         };
         if rx.udp.dst == local && *rx.udp.src.ip() == server {
-            answer = Some((rx.idx, TftpPacket::parse(&rx.udp.payload).ok()));
+            answer = Some((rx.idx, rx.udp.src, TftpPacket::parse(&rx.udp.payload).ok()));
             break;
         }
     }
     let ev: Vec<usize> = sent.into_iter().collect();
     Ok(match answer {
-        // Any ERROR refuses the write: tftpd-hpa, without `--create`, says
-        // "File not found" (1) for a file it will not create.
-        Some((_, Some(TftpPacket::Error { code, .. }))) => pass(format!("ERROR {}", code.code())),
-        Some((i, Some(TftpPacket::Ack { block: 0 }))) => {
-            // Accepted: end it at once so nothing is written.
+        Some((_, _, Some(TftpPacket::Error { code, message }))) => {
+            pass(format!("refused: ERROR {} {message:?}", code.code()))
+        }
+        Some((i, tid, Some(TftpPacket::Ack { block: 0 }))) => {
+            // Accepted: end the transfer at once, before any byte is written.
+            let abort = TftpPacket::Error {
+                code: pxelab_reference::wire::tftp::ErrorCode::NotDefined,
+                message: "conformance probe: no write".into(),
+            };
+            let l2 = pxelab_reference::L2Dest::Unicast(
+                ctx.bench
+                    .mac_of(server)
+                    .unwrap_or(pxelab_reference::Mac::ZERO),
+            );
+            ctx.bench.send(
+                mac,
+                &pxelab_reference::Transmit {
+                    src: local,
+                    dst: tid,
+                    l2,
+                    payload: abort.to_bytes(),
+                },
+            )?;
             fail(
                 "the server accepted a write request (ACK 0)",
                 [ev, vec![i]].concat(),
             )
         }
-        Some((i, _)) => fail(
-            "the answer to a WRQ is neither an ERROR nor silence",
+        Some((i, _, _)) => fail(
+            "the answer to a WRQ is neither an ERROR nor an ACK",
             [ev, vec![i]].concat(),
         ),
         None => pass("no answer to a write request (ignored)"),
