@@ -139,7 +139,10 @@ fn conform(lab: &mut Lab, ns: &str, args: &[&str], pcap: &Path) -> Value {
 fn outcomes(report: &Value) -> (BTreeMap<String, String>, Vec<String>) {
     let mut cells = BTreeMap::new();
     let mut lines = Vec::new();
-    for r in report["results"].as_array().expect("results[] in the report") {
+    for r in report["results"]
+        .as_array()
+        .expect("results[] in the report")
+    {
         let id = r["id"].as_str().unwrap_or("?").to_owned();
         let outcome = r["outcome"].as_str().unwrap_or("?");
         if outcome != "passed" {
@@ -214,7 +217,11 @@ fn suite(test: &str, column: Column) {
         }
         Column::TftpdHpa => {
             server::start_tftpd_hpa(&mut lab, &srv, &root);
-            args.extend(["--tftp-only".into(), "--file".into(), "undionly.kpxe".into()]);
+            args.extend([
+                "--tftp-only".into(),
+                "--file".into(),
+                "undionly.kpxe".into(),
+            ]);
             args.extend(["--client-ip".into(), lab.addr(250).to_string()]);
         }
     }
@@ -240,7 +247,10 @@ fn suite(test: &str, column: Column) {
             bad.is_empty(),
             "{test}: pxelab must pass every MUST and SHOULD; these did not (pcap {}):\n{}",
             keep(),
-            bad.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+            bad.iter()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     let documented = documented(column.heading());
@@ -255,7 +265,10 @@ fn suite(test: &str, column: Column) {
             .map(|(id, c)| {
                 format!(
                     "  {id}: documented {:?}, now {c}",
-                    documented.get(id).map(String::as_str).unwrap_or("(missing)")
+                    documented
+                        .get(id)
+                        .map(String::as_str)
+                        .unwrap_or("(missing)")
                 )
             })
             .chain(
