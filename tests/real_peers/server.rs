@@ -175,6 +175,10 @@ fn dnsmasq_argv(lab: &Lab, host: &Host, root: &str, mode: Mode) -> Vec<String> {
         Mode::Full { first, last } => {
             v.push(format!("--dhcp-range={first},{last},255.255.255.0,1h"));
             v.push("--dhcp-option=3".into());
+            // dnsmasq pings a new address for up to 3 s before offering it,
+            // one address at a time: in a storm of clients offers come late
+            // and serially, and a client may give up (docs/conformance.md).
+            v.push("--no-ping".into());
             v.push("--dhcp-boot=tag:ipxe,boot.ipxe".into());
             v.push("--dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi".into());
             v.push("--dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe".into());
