@@ -81,7 +81,7 @@ fn documented(heading: &str) -> BTreeMap<String, String> {
         .iter()
         .position(|h| h == heading)
         .unwrap_or_else(|| panic!("docs/conformance.md has no column `{heading}`: {header:?}"));
-    rows.map(|l| split(l))
+    rows.map(split)
         .filter(|c| c.first().is_some_and(|id| id.starts_with('`')))
         .map(|c| (c[0].trim_matches('`').to_owned(), c[col].clone()))
         .collect()
