@@ -898,3 +898,266 @@ fn deployment_server_refuses_absurd_frames_and_bad_credentials() {
         cases.len()
     ));
 }
+
+// ---------------------------------------------------------------- starvation
+
+mod starvation {
+    //! DHCP starvation, sans-IO (the server machine the driver runs, a memory
+    //! lease store, a virtual clock): a client cycling 10,000 random MACs, each
+    //! taking a full lease (DISCOVER, then REQUEST what was offered).
+    //!
+    //! The policies that hold: a reserved address ([[dhcp.reservations]]) is never
+    //! offered or acknowledged to another MAC, even inside the dynamic range; one
+    //! MAC holds one address (its DISCOVERs get the same offer); and
+    //! `known_clients_only` answers no MAC without a reservation at all. Clients
+    //! without a reservation share the dynamic pool with everyone, so an attacker
+    //! can exhaust it: that is what the reservations are for.
+
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use super::hostile_support::Rng;
+    use pxelab_reference::dhcp::{
+        DhcpConfig, DhcpMode, DhcpServer, DhcpSettings, MemoryStore, PoolConfig, Reservation,
+    };
+    use pxelab_reference::pxe::BootPolicy;
+    use pxelab_reference::wire::ParseMode;
+    use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType};
+    use pxelab_reference::{Datagram, Instant, Mac};
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const ATTACKER_MACS: u64 = 10_000;
+
+    fn known() -> Vec<Reservation> {
+        // Four inside the dynamic range (the harder case) and one outside it.
+        let ips = [120u8, 121, 122, 149, 50];
+        ips.iter()
+            .enumerate()
+            .map(|(i, &last)| Reservation {
+                mac: Mac([0x52, 0x54, 0, 0x4b, 0, i as u8]),
+                ip: Ipv4Addr::new(10, 0, 0, last),
+                boot_file: None,
+            })
+            .collect()
+    }
+
+    fn server(known_clients_only: bool) -> DhcpServer {
+        let config = DhcpConfig {
+            server_addr: SERVER,
+            netmask: Ipv4Addr::new(255, 255, 255, 0),
+            mode: DhcpMode::Full {
+                pools: vec![PoolConfig {
+                    first: Ipv4Addr::new(10, 0, 0, 100),
+                    last: Ipv4Addr::new(10, 0, 0, 149),
+                    netmask: None,
+                    router: None,
+                    dns: vec![],
+                }],
+            },
+            settings: DhcpSettings {
+                reservations: known(),
+                known_clients_only,
+                ..DhcpSettings::default()
+            },
+            boot: BootPolicy::default(),
+            unix_time_at_start: 1_700_000_000,
+        };
+        DhcpServer::new(config, Box::new(MemoryStore::new()), Instant::ZERO).unwrap()
+    }
+
+    /// Sends `m` from `mac` and returns the server's reply, if any, once any
+    /// respond delay has run.
+    fn exchange(
+        s: &mut DhcpServer,
+        now: Instant,
+        mac: Mac,
+        m: &DhcpMessage,
+    ) -> Option<DhcpMessage> {
+        let bytes = m.emit();
+        s.handle_datagram(
+            now,
+            Datagram {
+                src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+                dst: SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+                src_mac: mac,
+                payload: &bytes,
+            },
+        );
+        while s.poll_timeout().is_some_and(|t| t <= now) {
+            s.handle_timeout(now);
+        }
+        while s.poll_event().is_some() {}
+        let mut reply = None;
+        while let Some(t) = s.poll_transmit() {
+            let r = DhcpMessage::parse(&t.payload, ParseMode::Strict).expect("reply parses");
+            if r.xid == m.xid {
+                reply = Some(r);
+            }
+        }
+        reply
+    }
+
+    fn msg(mac: Mac, xid: u32, ty: MessageType, ask: Option<Ipv4Addr>) -> DhcpMessage {
+        let mut m = DhcpMessage {
+            xid,
+            ..Default::default()
+        };
+        m.chaddr[..6].copy_from_slice(&mac.0);
+        m.set_message_type(ty);
+        if let Some(ip) = ask {
+            m.push_option(50, ip.octets());
+            m.push_option(54, SERVER.octets());
+        }
+        m
+    }
+
+    /// DISCOVER then REQUEST; the acknowledged address, or what stopped it.
+    fn lease(s: &mut DhcpServer, now: Instant, mac: Mac, xid: u32) -> Result<Ipv4Addr, String> {
+        let offer =
+            exchange(s, now, mac, &msg(mac, xid, MessageType::Discover, None)).ok_or("no offer")?;
+        let ack = exchange(
+            s,
+            now,
+            mac,
+            &msg(mac, xid + 1, MessageType::Request, Some(offer.yiaddr)),
+        )
+        .ok_or("no answer to the REQUEST")?;
+        match ack.message_type() {
+            Some(MessageType::Ack) => Ok(ack.yiaddr),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    /// Runs the attack; returns every address acknowledged to the attacker.
+    fn attack(s: &mut DhcpServer, seed: u64) -> (Vec<Ipv4Addr>, Instant) {
+        let mut rng = Rng(seed);
+        let reserved: Vec<Ipv4Addr> = known().iter().map(|r| r.ip).collect();
+        let mut won = Vec::new();
+        let mut now = Instant::ZERO;
+        for i in 0..ATTACKER_MACS {
+            // 10 ms apart: 100 s in all, longer than an offer is held (60 s).
+            now = Instant::from_millis(i * 10);
+            let b = rng.bytes(6);
+            let mac = Mac([b[0] & 0xfe | 0x02, b[1], b[2], b[3], b[4], b[5]]);
+            let xid = (i as u32) << 1;
+            if let Some(offer) = exchange(s, now, mac, &msg(mac, xid, MessageType::Discover, None))
+            {
+                assert!(
+                    !reserved.contains(&offer.yiaddr),
+                    "reserved {} offered to attacker MAC {mac}",
+                    offer.yiaddr
+                );
+                if let Ok(ip) = lease(s, now, mac, xid) {
+                    assert!(
+                        !reserved.contains(&ip),
+                        "reserved {ip} acknowledged to {mac}"
+                    );
+                    won.push(ip);
+                }
+            }
+        }
+        (won, now)
+    }
+
+    #[test]
+    fn ten_thousand_random_macs_cannot_take_reserved_addresses() {
+        let mut s = server(false);
+        let (won, now) = attack(&mut s, 0x5eed);
+        // The attacker does drain the dynamic pool (50 addresses less the 4
+        // reserved inside it): the test would not show anything otherwise.
+        assert_eq!(won.len(), 46, "the attacker took {} addresses", won.len());
+        let mut distinct = won.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            won.len(),
+            "an address was acknowledged twice"
+        );
+        // Every known client still gets its reserved address.
+        for (i, r) in known().iter().enumerate() {
+            let got = lease(&mut s, now, r.mac, 0x4000_0000 + 2 * i as u32);
+            assert_eq!(got, Ok(r.ip), "known client {} was starved", r.mac);
+        }
+    }
+
+    #[test]
+    fn known_clients_only_answers_no_random_mac_and_every_known_client() {
+        let mut s = server(true);
+        let (won, now) = attack(&mut s, 0xbad);
+        assert!(won.is_empty(), "unknown MACs were leased {won:?}");
+        for (i, r) in known().iter().enumerate() {
+            let got = lease(&mut s, now, r.mac, 0x4000_0000 + 2 * i as u32);
+            assert_eq!(got, Ok(r.ip), "known client {} was starved", r.mac);
+        }
+    }
+
+    /// A server with the attack's pool and reservations.
+    pub(super) fn server_for_flood() -> DhcpServer {
+        server(false)
+    }
+
+    /// `n` random MACs DISCOVER, 10 s apart (so every offer lapses, 60 s, and its
+    /// address goes to a later MAC), and never REQUEST. Returns the offers made
+    /// and how many clients the server then remembers.
+    pub(super) fn discover_flood(s: &mut DhcpServer, n: u64) -> (usize, usize) {
+        let mut rng = Rng(0xf100d);
+        let mut offers = 0;
+        for i in 0..n {
+            let now = Instant::from_secs(i * 10);
+            let b = rng.bytes(6);
+            let mac = Mac([b[0] & 0xfe | 0x02, b[1], b[2], b[3], b[4], b[5]]);
+            if exchange(
+                s,
+                now,
+                mac,
+                &msg(mac, i as u32, MessageType::Discover, None),
+            )
+            .is_some()
+            {
+                offers += 1;
+            }
+        }
+        (offers, s.remembered_clients())
+    }
+
+    /// One MAC cannot collect addresses by changing its transaction id: it is
+    /// offered the same address each time (RFC 2131 §4.3.1, "the client's
+    /// current or previous address").
+    #[test]
+    fn one_mac_gets_one_address_however_many_discovers() {
+        let mut s = server(false);
+        let mac = Mac([0x02, 0xaa, 0, 0, 0, 1]);
+        let mut offers = Vec::new();
+        for i in 0..100u32 {
+            let now = Instant::from_millis(u64::from(i) * 100);
+            let o = exchange(&mut s, now, mac, &msg(mac, i, MessageType::Discover, None))
+                .expect("offer");
+            offers.push(o.yiaddr);
+        }
+        offers.dedup();
+        assert_eq!(offers.len(), 1, "one MAC was offered {offers:?}");
+    }
+}
+
+mod starvation_memory {
+    //! The memory side of starvation: a DISCOVER-only flood of random MACs over
+    //! a day of virtual time, so offers keep lapsing and addresses keep being
+    //! offered to new MACs.
+
+    use super::starvation::{discover_flood, server_for_flood};
+
+    #[test]
+    fn a_flood_of_random_macs_does_not_grow_the_servers_memory() {
+        let mut s = server_for_flood();
+        let (offers, remembered) = discover_flood(&mut s, 10_000);
+        assert!(
+            offers > 1000,
+            "the flood got only {offers} offers: no churn"
+        );
+        // 50 pool addresses and 5 reservations: at most one remembered client each.
+        assert!(
+            remembered <= 55,
+            "after {offers} offers to random MACs the server remembers {remembered} clients"
+        );
+    }
+}
