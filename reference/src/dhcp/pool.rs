@@ -112,8 +112,18 @@ impl Bindings {
             .is_some_and(|b| b.mac == mac && !matches!(b.state, State::Declined { .. }))
     }
 
+    /// Records `ip`'s state and that it is now `mac`'s. The client it was
+    /// associated with before, if another, forgets it: the address is no longer
+    /// its "previous address" (RFC 2131 §4.3.1), and keeping the entry would let
+    /// a flood of random MACs grow `by_mac` without bound (one entry per MAC
+    /// ever offered an address) instead of at most one per address.
     pub(crate) fn set(&mut self, ip: Ipv4Addr, mac: Mac, state: State) {
-        self.by_addr.insert(ip, Binding { mac, state });
+        if let Some(old) = self.by_addr.insert(ip, Binding { mac, state })
+            && old.mac != mac
+            && self.by_mac.get(&old.mac) == Some(&ip)
+        {
+            self.by_mac.remove(&old.mac);
+        }
         self.by_mac.insert(mac, ip);
     }
 

@@ -759,6 +759,14 @@ impl DhcpServer {
         &self.config
     }
 
+    /// How many clients the server remembers an address for. Bounded by the
+    /// number of addresses it has touched (pools and reservations), whatever the
+    /// number of MACs seen: a starvation flood of random MACs must not grow the
+    /// server's memory (for tests of that bound).
+    pub fn remembered_clients(&self) -> usize {
+        self.bindings.by_mac.len()
+    }
+
     /// The acknowledged, unexpired lease of `mac`, if any (for reports and tests).
     pub fn lease_of(&self, mac: Mac, now: Instant) -> Option<Ipv4Addr> {
         let ip = *self.bindings.by_mac.get(&mac)?;
