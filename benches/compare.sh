@@ -3,7 +3,7 @@
 #
 # Usage (as root, from anywhere in the checkout):
 #   benches/compare.sh [--runs N] [--mib M] [--only tftp|dhcp] [--pxelab PATH]
-#     --runs N     downloads per client × server, interleaved (default 3)
+#     --runs N     downloads per client × server, interleaved (default 5)
 #     --mib M      size of the TFTP test file in MiB (default 64)
 #     --only X     run only the TFTP or only the DHCP part
 #     --pxelab P   the pxelab binary (default: target/release/pxelab, built if missing)
@@ -38,7 +38,7 @@
 #   ATFTPD=/opt/atftpd/usr/sbin/atftpd benches/compare.sh
 set -euo pipefail
 
-RUNS=3
+RUNS=5
 MIB=64
 ONLY=
 PXELAB=
@@ -144,8 +144,8 @@ version_of() {
   case $1 in
     pxelab) git describe --always --dirty 2>/dev/null || echo "?" ;;
     dnsmasq) dnsmasq --version | head -1 | awk '{print $3}' ;;
-    tftpd-hpa) in.tftpd -V 2>&1 | head -1 | awk '{print $2}' ;;
-    atftpd) "$ATFTPD" --version 2>&1 | head -1 | awk '{print $2}' ;;
+    tftpd-hpa) in.tftpd -V 2>&1 | head -1 | awk '{print $2}' | tr -d , ;;
+    atftpd) "$ATFTPD" --version 2>&1 | head -1 | awk '{print $1}' ;;
     kea) kea-dhcp4 -v 2>&1 | head -1 ;;
   esac
 }
