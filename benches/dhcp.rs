@@ -21,8 +21,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pxelab_reference::dhcp::{
-    DhcpConfig, DhcpMode, DhcpServer, DhcpSettings, LeaseStore, MemoryStore, PoolConfig,
-    RedbStore,
+    DhcpConfig, DhcpMode, DhcpServer, DhcpSettings, LeaseStore, MemoryStore, PoolConfig, RedbStore,
 };
 use pxelab_reference::pxe::{BootPolicy, BootServer, BootServerConfig};
 use pxelab_reference::wire::ParseMode;
@@ -181,8 +180,8 @@ fn dora(c: &mut Criterion) {
     g.bench_function("proxy_dora", |b| {
         let cfg = config(DhcpMode::Proxy);
         let mut boot = BootServer::new(BootServerConfig::from_dhcp(&cfg));
-        let mut s = DhcpServer::new(cfg, Box::new(MemoryStore::new()), Instant::ZERO)
-            .expect("config");
+        let mut s =
+            DhcpServer::new(cfg, Box::new(MemoryStore::new()), Instant::ZERO).expect("config");
         b.iter(|| {
             for ((mac, d), (_, from, r)) in discovers.iter().zip(&requests) {
                 s.handle_datagram(Instant::ZERO, bcast(d, *mac));

@@ -84,7 +84,11 @@ looping = "none"
 
 fn run(s: &Scenario) -> Report {
     let report = world::run(s, RunOptions::default()).expect("the world builds");
-    assert!(report.passed(), "{}: an expectation failed", report.scenario);
+    assert!(
+        report.passed(),
+        "{}: an expectation failed",
+        report.scenario
+    );
     report
 }
 

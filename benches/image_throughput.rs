@@ -32,8 +32,12 @@ const SMOKE_LEN: usize = 256 << 10;
 /// Downloads `image.bin` once; returns the number of bytes received and how many
 /// times the client had to retransmit.
 async fn fetch(server: SocketAddrV4, lo: &Interface, opts: ClientOptions) -> (u64, u64) {
-    let ep = Endpoint::bind(lo, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), Delivery::Plain)
-        .expect("bind a client socket on lo");
+    let ep = Endpoint::bind(
+        lo,
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+        Delivery::Plain,
+    )
+    .expect("bind a client socket on lo");
     let clock = Clock::start();
     let mut client = TftpClient::new(clock.now(), server, ep.local_addr(), "image.bin", opts);
     let (stop, shutdown) = Shutdown::new();
@@ -102,7 +106,9 @@ fn tftp_loopback(c: &mut Criterion) {
             if !smoke {
                 let (bytes, retransmits) = rt.block_on(fetch(server_addr, &lo, opts.clone()));
                 assert_eq!(bytes, len as u64);
-                println!("image_throughput/tftp_loopback/{case}: {retransmits} retransmits in one transfer");
+                println!(
+                    "image_throughput/tftp_loopback/{case}: {retransmits} retransmits in one transfer"
+                );
             }
             g.bench_function(BenchmarkId::new("tftp_loopback", case), |b| {
                 b.iter(|| {

@@ -73,7 +73,11 @@ booted = "all"
 
 fn run(s: &Scenario) -> Report {
     let report = world::run(s, RunOptions::default()).expect("the world builds");
-    assert!(report.passed(), "{}: a client did not boot", report.scenario);
+    assert!(
+        report.passed(),
+        "{}: a client did not boot",
+        report.scenario
+    );
     report
 }
 
