@@ -302,7 +302,7 @@ EOF
 
   trial() { # rate -> prints "drop_percent sent"
     local out
-    out=$(in_cli timeout $((TRIAL_S + 15)) perfdhcp -4 -B -l pxl0 -r "$1" -p "$TRIAL_S" -R 60000 2>&1 || true)
+    out=$(in_cli timeout $((TRIAL_S + 15)) perfdhcp -4 -l pxl0 -r "$1" -p "$TRIAL_S" -R 60000 2>&1 || true)
     echo "$out" >> "$WORK/perfdhcp.log"
     # Both exchanges (DISCOVER-OFFER, REQUEST-ACK): what was sent and what was lost.
     echo "$out" | awk '
@@ -335,7 +335,7 @@ EOF
   }
 
   echo
-  echo "== DHCP: perfdhcp -4 -B -l pxl0 -r RATE -p $TRIAL_S -R 60000 (broadcast DORA), highest rate with < 1 % drops"
+  echo "== DHCP: perfdhcp -4 -l pxl0 -r RATE -p $TRIAL_S -R 60000 (broadcast DORA), highest rate with < 1 % drops"
   echo "   pool $first-$last on $NET.0.0/16; $DHCP_ROUNDS rounds, servers alternating"
   echo "   pxelab $(version_of pxelab) full mode, redb lease file; dnsmasq $(have dnsmasq && version_of dnsmasq) lease file; kea $(have kea-dhcp4 && version_of kea) memfile persist"
   declare -A D=()
