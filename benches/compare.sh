@@ -297,7 +297,9 @@ EOF
         ;;
     esac
     PIDS+=($!)
-    wait_bound u 67 "$1-dhcp"
+    wait_bound u 67 "$1-dhcp" || return 1
+    # Kea binds UDP 67 before its packet socket is ready: let every server settle.
+    sleep 2
   }
 
   trial() { # rate -> prints "drop_percent sent"
