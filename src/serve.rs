@@ -288,7 +288,7 @@ fn start(args: ServeArgs, mode: Mode, file: FileConfig, iface: Interface) -> any
 
     // One thread for TFTP: a lockstep transfer is one round trip per block, and a
     // single-threaded runtime answers each ACK without a cross-thread wake-up
-    // (measured with scripts/tftp-compare.sh). DHCP runs on a thread of its own
+    // (measured with benches/compare.sh). DHCP runs on a thread of its own
     // (see `Server`), so lease commits never stall a transfer.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
