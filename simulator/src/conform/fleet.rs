@@ -151,25 +151,7 @@ pub(super) fn evaluate(ctx: &mut Ctx<'_, '_>, check: &Check) -> Result<Verdict, 
                 }
             }
         }
-        "timing.offer-latency" => {
-            let mut v = offer_latencies(ctx);
-            if v.is_empty() {
-                return Ok(skip("no offers measured"));
-            }
-            let p50 = percentile(&mut v, 50).unwrap_or_default();
-            let p95 = percentile(&mut v, 95).unwrap_or_default();
-            let msg = format!(
-                "p50 {} ms, p95 {} ms over {} offers",
-                p50.as_millis(),
-                p95.as_millis(),
-                v.len()
-            );
-            if p95 < Duration::from_secs(1) {
-                pass(msg)
-            } else {
-                fail(msg, Vec::new())
-            }
-        }
+        "timing.offer-latency" => latency_verdict(offer_latencies(ctx), "offers"),
         _ => {
             let profile = check.profile;
             let all = boots(ctx)?.to_vec();
@@ -218,14 +200,20 @@ fn tftp_first(ctx: &Ctx<'_, '_>) -> Vec<Duration> {
 }
 
 fn tftp_latency(ctx: &mut Ctx<'_, '_>) -> Verdict {
-    let mut v = tftp_first(ctx);
+    latency_verdict(tftp_first(ctx), "reads")
+}
+
+/// A timing check's verdict: the p95 of `v` must be under a second, the
+/// first retransmission timeout of every client profile (PXE 2.1's first
+/// DISCOVER waits 4 s, a TFTP client retransmits after 1 s).
+fn latency_verdict(mut v: Vec<Duration>, what: &str) -> Verdict {
     if v.is_empty() {
-        return skip("no TFTP reads measured");
+        return skip(format!("no {what} measured"));
     }
     let p50 = percentile(&mut v, 50).unwrap_or_default();
     let p95 = percentile(&mut v, 95).unwrap_or_default();
     let msg = format!(
-        "p50 {} ms, p95 {} ms over {} reads",
+        "p50 {} ms, p95 {} ms over {} {what}",
         p50.as_millis(),
         p95.as_millis(),
         v.len()

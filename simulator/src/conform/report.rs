@@ -268,11 +268,7 @@ impl Report {
             ));
             suite.add_test_case(case);
         }
-        let mut report = quick_junit::Report::new("pxelab");
-        report.add_test_suite(suite);
-        report
-            .to_string()
-            .unwrap_or_else(|e| format!("<!-- JUnit serialisation failed: {e} -->\n"))
+        crate::report::junit::document(suite)
     }
 }
 

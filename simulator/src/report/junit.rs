@@ -39,6 +39,13 @@ pub fn to_junit(r: &Report) -> String {
         case.set_system_out(out);
         suite.add_test_case(case);
     }
+    document(suite)
+}
+
+/// `suite` as a JUnit XML document of pxelab's (`pxelab run` and `pxelab
+/// conform` alike). Serialising what quick-junit built cannot fail in
+/// practice; if it did, the document says so instead of being empty.
+pub(crate) fn document(suite: TestSuite) -> String {
     let mut report = quick_junit::Report::new("pxelab");
     report.add_test_suite(suite);
     report

@@ -5,7 +5,7 @@
 //! seed print byte-identical reports on any machine, which is what lets CI keep
 //! them as snapshots.
 
-mod junit;
+pub(crate) mod junit;
 pub mod svg;
 mod text;
 
