@@ -5,14 +5,16 @@
 //! - `dhcp/dora_full_memory`: DISCOVER → OFFER → REQUEST → ACK, full mode, leases
 //!   in memory.
 //! - `dhcp/dora_full_redb`: the same with the redb lease file `pxelab serve` uses,
-//!   committed (fsync) before every ACK as the server does: the cost of durability.
+//!   one client at a time, so every ACK waits for its own commit (fsync).
+//! - `dhcp/dora_full_redb_burst64`: the same in bursts of 64 clients, as the
+//!   driver hands a storm to the server: one commit per burst (group commit).
 //! - `dhcp/proxy_offer`: a ProxyDHCP answer to a PXE DISCOVER on port 67.
 //! - `dhcp/proxy_dora`: the whole proxy exchange of a PXE client: DISCOVER →
 //!   proxy OFFER on 67, then REQUEST → ACK from the boot server on 4011.
 //!
 //! Throughput is in exchanges (clients) per second. In smoke mode
 //! (`cargo test --benches`) each iteration has 50 clients instead of 1000 (200
-//! for redb); see `common::smoke`.
+//! and 4096 for the redb cases); see `common::smoke`.
 
 mod common;
 
@@ -91,23 +93,37 @@ fn codec(c: &mut Criterion) {
 }
 
 /// Runs `n` full-mode DORA exchanges for distinct clients through a fresh server
-/// over `store`; returns how many were ACKed.
-fn dora_full(n: u32, store: Box<dyn LeaseStore>) -> u32 {
+/// over `store`, `burst` clients at a time as the driver hands the server a burst
+/// of waiting datagrams: their DISCOVERs, then their REQUESTs, each followed by
+/// one drain (so one lease commit per burst). Returns how many were ACKed.
+fn dora_full(n: u32, burst: u32, store: Box<dyn LeaseStore>) -> u32 {
     let pool: PoolConfig = "10.0.1.0-10.0.255.255".parse().expect("range");
     let mode = DhcpMode::Full { pools: vec![pool] };
     let mut s = DhcpServer::new(config(mode), store, Instant::ZERO).expect("config");
     let mut acks = 0;
-    for i in 0..n {
-        let mac = mac_of(i, 0);
-        let d = pxe_discover(mac, i, MessageType::Discover).emit();
-        s.handle_datagram(Instant::ZERO, bcast(&d, mac));
-        let offer = s.poll_transmit().expect("offer");
-        let offer = DhcpMessage::parse(&offer.payload, ParseMode::Lax).expect("valid");
-        let mut r = pxe_discover(mac, i, MessageType::Request);
-        r.push_option(code::REQUESTED_IP, offer.yiaddr.octets());
-        r.push_option(code::SERVER_ID, SERVER.octets());
-        s.handle_datagram(Instant::ZERO, bcast(&r.emit(), mac));
-        acks += u32::from(s.poll_transmit().is_some());
+    for first in (0..n).step_by(burst as usize) {
+        let group: Vec<u32> = (first..n.min(first + burst)).collect();
+        for &i in &group {
+            let mac = mac_of(i, 0);
+            let d = pxe_discover(mac, i, MessageType::Discover).emit();
+            s.handle_datagram(Instant::ZERO, bcast(&d, mac));
+        }
+        let mut requests = Vec::with_capacity(group.len());
+        for &i in &group {
+            let offer = s.poll_transmit().expect("offer");
+            let offer = DhcpMessage::parse(&offer.payload, ParseMode::Lax).expect("valid");
+            let mac = mac_of(i, 0);
+            let mut r = pxe_discover(mac, i, MessageType::Request);
+            r.push_option(code::REQUESTED_IP, offer.yiaddr.octets());
+            r.push_option(code::SERVER_ID, SERVER.octets());
+            requests.push((mac, r.emit()));
+        }
+        for (mac, r) in &requests {
+            s.handle_datagram(Instant::ZERO, bcast(r, *mac));
+        }
+        while s.poll_transmit().is_some() {
+            acks += 1;
+        }
         while s.poll_event().is_some() {}
     }
     acks
@@ -119,27 +135,35 @@ fn dora(c: &mut Criterion) {
     let n = clients(1000);
     g.throughput(Throughput::Elements(u64::from(n)));
     g.bench_function("dora_full_memory", |b| {
-        b.iter(|| assert_eq!(dora_full(n, Box::new(MemoryStore::new())), n))
+        b.iter(|| assert_eq!(dora_full(n, 1, Box::new(MemoryStore::new())), n))
     });
 
-    // Every ACK waits for its lease's fsync: far fewer per iteration.
-    let n = clients(200);
-    g.throughput(Throughput::Elements(u64::from(n)));
-    g.sample_size(10);
-    g.bench_function("dora_full_redb", |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let store = RedbStore::open(dir.path().join("leases.redb")).expect("lease file");
-                (dir, store)
-            },
-            |(dir, store)| {
-                assert_eq!(dora_full(n, Box::new(store)), n);
-                drop(dir);
-            },
-            criterion::BatchSize::PerIteration,
-        )
-    });
+    // Every ACK waits for its lease's fsync: far fewer per iteration. One client
+    // at a time (one fsync each), then in bursts of 64 as the driver batches a
+    // storm (one fsync per burst).
+    for (name, burst, clients_full) in [
+        ("dora_full_redb", 1, 200),
+        ("dora_full_redb_burst64", 64, 4096),
+    ] {
+        let n = clients(clients_full);
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.sample_size(10);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store =
+                        RedbStore::open(dir.path().join("leases.redb")).expect("lease file");
+                    (dir, store)
+                },
+                |(dir, store)| {
+                    assert_eq!(dora_full(n, burst, Box::new(store)), n);
+                    drop(dir);
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
 
     let n = clients(1000);
     g.throughput(Throughput::Elements(u64::from(n)));

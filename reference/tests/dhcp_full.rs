@@ -10,7 +10,7 @@ use pxelab_reference::dhcp::{
     DhcpEventKind, DhcpMode, DhcpSettings, IgnoreReason, NakReason, PoolConfig, Reservation,
 };
 use pxelab_reference::wire::dhcp::{MIN_EMIT_LEN, MessageType, Op, code};
-use pxelab_reference::{Instant, L2Dest};
+use pxelab_reference::{Instant, L2Dest, Mac};
 
 fn t0() -> Instant {
     Instant::from_secs(5)
@@ -245,6 +245,13 @@ fn relayed_discover_is_answered_to_the_relay_from_its_subnet_pool() {
         Some(Ipv4Addr::new(10, 20, 0, 1))
     );
     events(&mut s); // the OFFER's
+
+    // Real sockets do not tell the relay's MAC: the reply is still a unicast to
+    // giaddr (the IP layer resolves the router), never a broadcast to port 67.
+    s.handle_datagram(t0(), to_server(&bytes, relay, Mac::ZERO));
+    let (t, _) = one_reply(&mut s);
+    assert_eq!((t.dst, t.l2), (relay, L2Dest::Unicast(Mac::ZERO)));
+    events(&mut s);
 
     // A relay on a subnet no pool serves gets nothing.
     d.giaddr = Ipv4Addr::new(10, 99, 0, 1);

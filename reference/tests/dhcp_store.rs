@@ -8,7 +8,8 @@ use std::net::Ipv4Addr;
 use dhcp_support::*;
 use pxelab_reference::Instant;
 use pxelab_reference::dhcp::{
-    DhcpEventKind, DhcpServer, DhcpSettings, Lease, LeaseStore, MemoryStore, RedbStore, StoreError,
+    DhcpEventKind, DhcpServer, DhcpSettings, Lease, LeaseChange, LeaseStore, MemoryStore,
+    RedbStore, StoreError,
 };
 use pxelab_reference::wire::dhcp::{MessageType, code};
 
@@ -106,11 +107,12 @@ impl LeaseStore for SharedStore {
     fn load(&self) -> Result<Vec<Lease>, StoreError> {
         Ok(Vec::new())
     }
-    fn commit(&mut self, lease: &Lease) -> Result<(), StoreError> {
-        SHARED.with(|l| l.borrow_mut().push(*lease));
-        Ok(())
-    }
-    fn remove(&mut self, _: Ipv4Addr) -> Result<(), StoreError> {
+    fn apply(&mut self, changes: &[LeaseChange]) -> Result<(), StoreError> {
+        for change in changes {
+            if let LeaseChange::Put(lease) = change {
+                SHARED.with(|l| l.borrow_mut().push(*lease));
+            }
+        }
         Ok(())
     }
 }
@@ -122,10 +124,7 @@ impl LeaseStore for FailingStore {
     fn load(&self) -> Result<Vec<Lease>, StoreError> {
         Ok(Vec::new())
     }
-    fn commit(&mut self, _: &Lease) -> Result<(), StoreError> {
-        Err(StoreError::Other("disk full".into()))
-    }
-    fn remove(&mut self, _: Ipv4Addr) -> Result<(), StoreError> {
+    fn apply(&mut self, _: &[LeaseChange]) -> Result<(), StoreError> {
         Err(StoreError::Other("disk full".into()))
     }
 }
@@ -162,10 +161,7 @@ fn a_store_that_cannot_load_stops_the_server() {
         fn load(&self) -> Result<Vec<Lease>, StoreError> {
             Err(StoreError::Other("corrupt".into()))
         }
-        fn commit(&mut self, _: &Lease) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn remove(&mut self, _: Ipv4Addr) -> Result<(), StoreError> {
+        fn apply(&mut self, _: &[LeaseChange]) -> Result<(), StoreError> {
             Ok(())
         }
     }
@@ -186,8 +182,123 @@ fn memory_store_round_trips() {
         mac: mac(1),
         expires_unix: 5,
     };
-    m.commit(&l).unwrap();
+    m.apply(&[LeaseChange::Put(l)]).unwrap();
     assert_eq!(m.load().unwrap(), vec![l]);
-    m.remove(l.addr).unwrap();
+    m.apply(&[LeaseChange::Remove(l.addr)]).unwrap();
     assert!(m.load().unwrap().is_empty());
+}
+
+/// Counts batches and what was in them.
+struct Batches(std::sync::Arc<std::sync::Mutex<Vec<Vec<LeaseChange>>>>);
+
+impl LeaseStore for Batches {
+    fn load(&self) -> Result<Vec<Lease>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn apply(&mut self, changes: &[LeaseChange]) -> Result<(), StoreError> {
+        self.0.lock().unwrap().push(changes.to_vec());
+        Ok(())
+    }
+}
+
+/// Group commit: the REQUESTs handled before the driver drains share one store
+/// transaction, and every DHCPACK leaves only after it.
+#[test]
+fn requests_handled_together_are_committed_in_one_batch() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut s = DhcpServer::new(
+        full_config(DhcpSettings::default()),
+        Box::new(Batches(log.clone())),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let t = Instant::from_secs(1);
+    let offered: Vec<_> = (1..=3)
+        .map(|n| {
+            exchange(&mut s, t, &discover(mac(n), u32::from(n)))
+                .1
+                .yiaddr
+        })
+        .collect();
+    assert!(log.lock().unwrap().is_empty(), "offers are not stored");
+    let requests: Vec<_> = (1..=3)
+        .map(|n| select(mac(n), u32::from(n), SERVER, offered[usize::from(n) - 1]).emit())
+        .collect();
+    for (n, bytes) in (1..=3).zip(&requests) {
+        s.handle_datagram(t, bcast(bytes, mac(n)));
+    }
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "nothing committed before the drain"
+    );
+    let acks = replies(&mut s);
+    assert_eq!(acks.len(), 3);
+    assert!(
+        acks.iter()
+            .all(|(_, m)| m.message_type() == Some(MessageType::Ack))
+    );
+    let batches = log.lock().unwrap().clone();
+    assert_eq!(
+        batches.len(),
+        1,
+        "one transaction for the burst: {batches:?}"
+    );
+    let stored: Vec<_> = batches[0]
+        .iter()
+        .map(|c| match c {
+            LeaseChange::Put(l) => (l.mac, l.addr),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        (1..=3)
+            .map(|n| (mac(n), offered[usize::from(n) - 1]))
+            .collect::<Vec<_>>()
+    );
+    let kinds: Vec<_> = events(&mut s).into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![DhcpEventKind::Ack; 3]);
+}
+
+/// A batch that cannot be made durable sends none of its DHCPACKs, and the
+/// addresses go back to what they were, so each client's retry is answered anew.
+#[test]
+fn a_failed_batch_acknowledges_nobody_and_undoes_its_bindings() {
+    let mut s = DhcpServer::new(
+        full_config(DhcpSettings::default()),
+        Box::new(FailingStore),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let t = Instant::from_secs(1);
+    let offered: Vec<_> = (1..=2)
+        .map(|n| {
+            exchange(&mut s, t, &discover(mac(n), u32::from(n)))
+                .1
+                .yiaddr
+        })
+        .collect();
+    let requests: Vec<_> = (1..=2)
+        .map(|n| select(mac(n), u32::from(n), SERVER, offered[usize::from(n) - 1]).emit())
+        .collect();
+    for (n, bytes) in (1..=2).zip(&requests) {
+        s.handle_datagram(t, bcast(bytes, mac(n)));
+    }
+    assert!(
+        replies(&mut s).is_empty(),
+        "no DHCPACK without a durable lease"
+    );
+    let failed = events(&mut s)
+        .into_iter()
+        .filter(|e| matches!(e.kind, DhcpEventKind::StoreFailed(_)))
+        .count();
+    assert_eq!(failed, 2);
+    for n in 1..=2 {
+        assert_eq!(s.lease_of(mac(n), t), None);
+    }
+    // The offers still hold: each client's next DISCOVER gets its address again.
+    for n in 1..=2 {
+        let (_, again) = exchange(&mut s, t, &discover(mac(n), 10 + u32::from(n)));
+        assert_eq!(again.yiaddr, offered[usize::from(n) - 1]);
+    }
 }

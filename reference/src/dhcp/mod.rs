@@ -1,8 +1,11 @@
 //! The DHCP server: full mode (addresses, leases) and ProxyDHCP mode (PXE 2.1).
 //!
 //! [`DhcpServer`] is a sans-IO machine for datagrams to UDP 67. Leases are kept
-//! in a [`LeaseStore`]; a lease is committed there before its DHCPACK is queued,
-//! so an acknowledged address survives a crash. Boot information comes from
+//! in a [`LeaseStore`]; a lease is committed there before its DHCPACK leaves the
+//! machine, so an acknowledged address survives a crash. The commit is a group
+//! commit: every lease decided since the machine last handed out a transmit is
+//! made durable in one batch (one fsync) on the next `poll_transmit`, so a driver
+//! that handles a burst of datagrams before draining pays one fsync per burst. Boot information comes from
 //! [`crate::pxe::BootPolicy`]; the boot server for UDP 4011 is
 //! [`crate::pxe::BootServer`], which the driver runs next to this machine.
 //!
@@ -63,4 +66,4 @@ pub use config::{
 };
 pub use event::{DhcpEvent, DhcpEventKind, IgnoreReason, NakReason};
 pub use server::{DhcpServer, DhcpServerError};
-pub use store::{Lease, LeaseStore, MemoryStore, RedbStore, StoreError};
+pub use store::{Lease, LeaseChange, LeaseStore, MemoryStore, RedbStore, StoreError};

@@ -78,6 +78,16 @@ pub(crate) struct Binding {
     pub(crate) state: State,
 }
 
+/// The bindings one [`Bindings::set`] touches, as they were before it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Snapshot {
+    ip: Ipv4Addr,
+    mac: Mac,
+    addr: Option<Binding>,
+    mac_addr: Option<Ipv4Addr>,
+    prev_owner: Option<(Mac, Option<Ipv4Addr>)>,
+}
+
 /// Every address the server has touched.
 #[derive(Debug, Default)]
 pub(crate) struct Bindings {
@@ -125,6 +135,41 @@ impl Bindings {
             self.by_mac.remove(&old.mac);
         }
         self.by_mac.insert(mac, ip);
+    }
+
+    /// What [`Bindings::set`] of `ip` for `mac` would change, to undo it with
+    /// [`Bindings::restore`] (a group commit that failed).
+    pub(crate) fn snapshot(&self, ip: Ipv4Addr, mac: Mac) -> Snapshot {
+        let addr = self.by_addr.get(&ip).copied();
+        let prev_owner = addr
+            .filter(|b| b.mac != mac)
+            .map(|b| (b.mac, self.by_mac.get(&b.mac).copied()));
+        Snapshot {
+            ip,
+            mac,
+            addr,
+            mac_addr: self.by_mac.get(&mac).copied(),
+            prev_owner,
+        }
+    }
+
+    /// Puts back what `snap` recorded. An address that had no binding becomes
+    /// `Free` for the client rather than untouched: bindings are never forgotten
+    /// (the untouched-address mark relies on it).
+    pub(crate) fn restore(&mut self, snap: Snapshot) {
+        let binding = snap.addr.unwrap_or(Binding {
+            mac: snap.mac,
+            state: State::Free,
+        });
+        self.by_addr.insert(snap.ip, binding);
+        let mut put = |mac: Mac, ip: Option<Ipv4Addr>| match ip {
+            Some(ip) => self.by_mac.insert(mac, ip),
+            None => self.by_mac.remove(&mac),
+        };
+        put(snap.mac, snap.mac_addr);
+        if let Some((owner, ip)) = snap.prev_owner {
+            put(owner, ip);
+        }
     }
 
     /// `ip` is unbound and never used: preferred for new clients so a returning

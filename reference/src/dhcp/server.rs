@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::config::{ClientAccess, ConfigError, DhcpConfig, DhcpMode, Reservation};
 use super::event::{DhcpEvent, DhcpEventKind, IgnoreReason, NakReason};
-use super::pool::{Bindings, Pool, State};
-use super::store::{Lease, LeaseStore, StoreError};
+use super::pool::{Bindings, Pool, Snapshot, State};
+use super::store::{Lease, LeaseChange, LeaseStore, StoreError};
 use crate::outbox::Outbox;
 use crate::pxe::reply;
 use crate::pxe::{BootDecision, BootRule, ClientFacts};
@@ -43,6 +43,8 @@ pub struct DhcpServer {
     reserved_addrs: HashMap<Ipv4Addr, Mac>,
     bindings: Bindings,
     store: Box<dyn LeaseStore>,
+    /// Lease changes not yet applied to `store`, and the DHCPACKs waiting for them.
+    unflushed: Unflushed,
     out: Outbox<DhcpEvent>,
     /// Option 43 of the configured menu, built once (and checked) at start.
     menu43: Option<Vec<u8>>,
@@ -65,6 +67,23 @@ impl std::fmt::Debug for DhcpServer {
             .field("mode", &self.config.mode)
             .finish_non_exhaustive()
     }
+}
+
+/// The group commit in progress: changes decided since the last transmit was
+/// handed out, applied to the store as one batch before any of them is announced.
+#[derive(Debug, Default)]
+struct Unflushed {
+    changes: Vec<LeaseChange>,
+    acks: Vec<HeldAck>,
+}
+
+/// A DHCPACK decided but not sent: its lease is not durable yet.
+#[derive(Debug)]
+struct HeldAck {
+    transmit: Transmit,
+    event: DhcpEvent,
+    /// The bindings before the ACK, put back if the batch fails.
+    before: Snapshot,
 }
 
 /// Reply fields decided per exchange.
@@ -123,6 +142,7 @@ impl DhcpServer {
             reserved_addrs,
             bindings: Bindings::default(),
             store,
+            unflushed: Unflushed::default(),
         };
         for lease in server.store.load()? {
             let expires = server.instant_of(lease.expires_unix);
@@ -306,11 +326,14 @@ impl DhcpServer {
         self.event(now, Some(msg), DhcpEventKind::ProxyOffer, None, sent_file);
     }
 
+    /// A reply to the relay agent at giaddr, port 67 (RFC 2131 §4.1). It is
+    /// always unicast: the relay is a router with an address, so when the driver
+    /// does not know its MAC (`Mac::ZERO`, real sockets) the IP layer resolves it.
     fn to_relay(&self, msg: &DhcpMessage, payload: Vec<u8>) -> Transmit {
         Transmit {
             src: SocketAddrV4::new(self.config.server_addr, SERVER_PORT),
             dst: SocketAddrV4::new(msg.giaddr, SERVER_PORT),
-            l2: reply::l2_for(self.src_mac),
+            l2: L2Dest::Unicast(self.src_mac),
             payload,
         }
     }
@@ -511,7 +534,9 @@ impl DhcpServer {
         self.ignore(now, Some(msg), IgnoreReason::NotAClientRequest)
     }
 
-    /// Commits the lease, then (only if that succeeded) queues the DHCPACK.
+    /// Binds the address and holds the DHCPACK until its lease is durable
+    /// ([`Self::flush`]). The binding takes effect at once, so that later requests
+    /// of the same batch see it exactly as if the commit had already happened.
     fn ack(
         &mut self,
         now: Instant,
@@ -527,15 +552,7 @@ impl DhcpServer {
             mac,
             expires_unix: self.unix_expiry(now, lease_time),
         };
-        if let Err(e) = self.store.commit(&lease) {
-            return self.event(
-                now,
-                Some(msg),
-                DhcpEventKind::StoreFailed(e.to_string()),
-                Some(ip),
-                None,
-            );
-        }
+        let before = self.bindings.snapshot(ip, mac);
         self.bindings.set(
             ip,
             mac,
@@ -546,7 +563,45 @@ impl DhcpServer {
         );
         let mut d = self.lease_reply(msg, MessageType::Ack, Some(ip), pool, facts);
         d.reply.ciaddr = msg.ciaddr;
-        self.send_full(now, msg, d, DhcpEventKind::Ack);
+        let (transmit, event) = self.full_reply(now, msg, d, DhcpEventKind::Ack);
+        self.unflushed.changes.push(LeaseChange::Put(lease));
+        self.unflushed.acks.push(HeldAck {
+            transmit,
+            event,
+            before,
+        });
+    }
+
+    /// Applies the unflushed lease changes as one batch, then releases the
+    /// DHCPACKs that waited for them. If the store fails, none of the batch's
+    /// ACKs is sent: each becomes a `StoreFailed` event and its binding is put
+    /// back, so the clients retry and no address was promised that a restart
+    /// could forget.
+    fn flush(&mut self) {
+        if self.unflushed.changes.is_empty() {
+            return;
+        }
+        let Unflushed { changes, acks } = std::mem::take(&mut self.unflushed);
+        match self.store.apply(&changes) {
+            Ok(()) => {
+                for ack in acks {
+                    self.out.send(ack.event.at, ack.transmit);
+                    self.out.event(ack.event);
+                }
+            }
+            Err(e) => {
+                for ack in acks.iter().rev() {
+                    self.bindings.restore(ack.before);
+                }
+                for ack in acks {
+                    self.out.event(DhcpEvent {
+                        kind: DhcpEventKind::StoreFailed(e.to_string()),
+                        boot_file: None,
+                        ..ack.event
+                    });
+                }
+            }
+        }
     }
 
     fn nak(&mut self, now: Instant, msg: &DhcpMessage, reason: NakReason) {
@@ -592,8 +647,9 @@ impl DhcpServer {
             },
         );
         self.bindings.by_mac.remove(&mac);
-        // A failed removal only keeps the address out of the pool longer.
-        let _ = self.store.remove(ip);
+        // Removed with the next batch; a failed removal only keeps the address
+        // out of the pool longer after a restart.
+        self.unflushed.changes.push(LeaseChange::Remove(ip));
         self.event(now, Some(msg), DhcpEventKind::Decline, Some(ip), None);
     }
 
@@ -603,9 +659,10 @@ impl DhcpServer {
             return self.ignore(now, Some(msg), IgnoreReason::NoRecord);
         }
         self.bindings.set(ip, mac, State::Free);
-        // A failed removal only keeps the address reserved for this client until
-        // the stored expiry after a restart: never a duplicate.
-        let _ = self.store.remove(ip);
+        // Removed with the next batch. A failed removal only keeps the address
+        // reserved for this client until the stored expiry after a restart:
+        // never a duplicate.
+        self.unflushed.changes.push(LeaseChange::Remove(ip));
         self.event(now, Some(msg), DhcpEventKind::Release, Some(ip), None);
     }
 
@@ -701,10 +758,24 @@ impl DhcpServer {
         Some(file)
     }
 
-    /// Sends per RFC 2131 §4.1: to the relay when giaddr is set; to ciaddr when
-    /// the client has an address; broadcast when it asks (flag) or its MAC is
-    /// unknown; else unicast to yiaddr at the client's MAC.
+    /// Sends a full-mode reply (see [`Self::full_reply`]) at once.
     fn send_full(&mut self, now: Instant, msg: &DhcpMessage, d: Decided, kind: DhcpEventKind) {
+        let (t, event) = self.full_reply(now, msg, d, kind);
+        self.out.send(now, t);
+        self.out.event(event);
+    }
+
+    /// A full-mode reply and its event. It goes, per RFC 2131 §4.1: to the relay
+    /// when giaddr is set; to ciaddr when the client has an address; broadcast
+    /// when it asks (flag) or its MAC is unknown; else unicast to yiaddr at the
+    /// client's MAC.
+    fn full_reply(
+        &self,
+        now: Instant,
+        msg: &DhcpMessage,
+        d: Decided,
+        kind: DhcpEventKind,
+    ) -> (Transmit, DhcpEvent) {
         let payload = d.reply.emit_within(max_len(msg));
         let src = SocketAddrV4::new(self.config.server_addr, SERVER_PORT);
         let mac = msg.client_mac();
@@ -727,8 +798,15 @@ impl DhcpServer {
                 payload,
             }
         };
-        self.out.send(now, t);
-        self.event(now, Some(msg), kind, d.yiaddr, d.boot_file);
+        let event = DhcpEvent {
+            at: now,
+            kind,
+            mac,
+            xid: msg.xid,
+            yiaddr: d.yiaddr,
+            boot_file: d.boot_file,
+        };
+        (t, event)
     }
 
     // ---------------------------------------------------------------- polls
@@ -738,8 +816,12 @@ impl DhcpServer {
         self.out.release_due(now);
     }
 
-    /// The next datagram to send.
+    /// The next datagram to send. The first call after a batch of datagrams
+    /// commits the batch's leases (one store transaction) before any DHCPACK
+    /// leaves: a driver that handles every datagram it has before draining gets
+    /// group commit for free.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.flush();
         self.out.poll_transmit()
     }
 
@@ -748,8 +830,10 @@ impl DhcpServer {
         self.out.poll_timeout()
     }
 
-    /// The next exchange to report.
+    /// The next exchange to report (commits a pending batch first, like
+    /// [`Self::poll_transmit`], so an ACK is reported only once it was sent).
     pub fn poll_event(&mut self) -> Option<DhcpEvent> {
+        self.flush();
         self.out.poll_event()
     }
 

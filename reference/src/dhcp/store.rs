@@ -63,15 +63,28 @@ impl From<redb::Error> for StoreError {
     }
 }
 
-/// Durable lease storage. `commit` must not return before the lease survives a
-/// crash: the server sends its DHCPACK only after `commit` returned `Ok`.
+/// One change to the stored leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// Store the lease, replacing any lease of the same address (DHCPACK).
+    Put(Lease),
+    /// Forget the lease of this address (RELEASE, DECLINE); absent is not an error.
+    Remove(Ipv4Addr),
+}
+
+/// Durable lease storage.
+///
+/// Changes come in batches: the server collects the leases of every REQUEST it
+/// handled since it last sent anything and applies them in one call (group
+/// commit), so one fsync covers a burst of clients instead of one each. `apply`
+/// must not return `Ok` before every change in the batch survives a crash, and a
+/// failed batch must leave none of them applied: the server sends the batch's
+/// DHCPACKs only after `apply` returned `Ok`, and none if it failed.
 pub trait LeaseStore: Send {
     /// Every stored lease (expired ones included; the server skips them).
     fn load(&self) -> Result<Vec<Lease>, StoreError>;
-    /// Stores `lease`, replacing any lease of the same address.
-    fn commit(&mut self, lease: &Lease) -> Result<(), StoreError>;
-    /// Forgets the lease of `addr` (RELEASE, DECLINE). Absent is not an error.
-    fn remove(&mut self, addr: Ipv4Addr) -> Result<(), StoreError>;
+    /// Applies `changes` in order, all or none.
+    fn apply(&mut self, changes: &[LeaseChange]) -> Result<(), StoreError>;
 }
 
 /// Leases in memory only: for the simulator and for servers run without a lease
@@ -92,12 +105,13 @@ impl LeaseStore for MemoryStore {
     fn load(&self) -> Result<Vec<Lease>, StoreError> {
         Ok(self.leases.values().copied().collect())
     }
-    fn commit(&mut self, lease: &Lease) -> Result<(), StoreError> {
-        self.leases.insert(lease.addr, *lease);
-        Ok(())
-    }
-    fn remove(&mut self, addr: Ipv4Addr) -> Result<(), StoreError> {
-        self.leases.remove(&addr);
+    fn apply(&mut self, changes: &[LeaseChange]) -> Result<(), StoreError> {
+        for change in changes {
+            match change {
+                LeaseChange::Put(lease) => self.leases.insert(lease.addr, *lease),
+                LeaseChange::Remove(addr) => self.leases.remove(addr),
+            };
+        }
         Ok(())
     }
 }
@@ -106,9 +120,10 @@ impl LeaseStore for MemoryStore {
 const LEASES: TableDefinition<u32, &[u8]> = TableDefinition::new("leases");
 const LEASE_RECORD_LEN: usize = 14;
 
-/// Leases in a redb file. Every write transaction commits with redb's default
-/// `Durability::Immediate` (fsync before `commit` returns), which is what makes
-/// "acknowledged only after durable" true.
+/// Leases in a redb file. Each batch is one write transaction, committed with
+/// redb's default `Durability::Immediate` (fsync before `commit` returns), which is
+/// what makes "acknowledged only after durable" true; redb's transactions make a
+/// batch all or none.
 pub struct RedbStore {
     db: Database,
 }
@@ -161,23 +176,19 @@ impl LeaseStore for RedbStore {
         Ok(out)
     }
 
-    fn commit(&mut self, lease: &Lease) -> Result<(), StoreError> {
+    fn apply(&mut self, changes: &[LeaseChange]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(redb::Error::from)?;
         {
             let mut table = txn.open_table(LEASES).map_err(redb::Error::from)?;
-            table
-                .insert(u32::from(lease.addr), encode(lease).as_slice())
+            for change in changes {
+                match change {
+                    LeaseChange::Put(lease) => table
+                        .insert(u32::from(lease.addr), encode(lease).as_slice())
+                        .map(drop),
+                    LeaseChange::Remove(addr) => table.remove(u32::from(*addr)).map(drop),
+                }
                 .map_err(redb::Error::from)?;
-        }
-        txn.commit().map_err(redb::Error::from)?;
-        Ok(())
-    }
-
-    fn remove(&mut self, addr: Ipv4Addr) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut table = txn.open_table(LEASES).map_err(redb::Error::from)?;
-            table.remove(u32::from(addr)).map_err(redb::Error::from)?;
+            }
         }
         txn.commit().map_err(redb::Error::from)?;
         Ok(())
@@ -199,13 +210,14 @@ mod tests {
         };
         {
             let mut s = RedbStore::open(&path).unwrap();
-            s.commit(&lease).unwrap();
-            s.commit(&Lease {
+            s.apply(&[LeaseChange::Put(lease)]).unwrap();
+            let other = Lease {
                 addr: Ipv4Addr::new(10, 0, 0, 6),
                 ..lease
-            })
-            .unwrap();
-            s.remove(Ipv4Addr::new(10, 0, 0, 6)).unwrap();
+            };
+            // Applied in order: put then remove leaves nothing of `other`.
+            s.apply(&[LeaseChange::Put(other), LeaseChange::Remove(other.addr)])
+                .unwrap();
         }
         let s = RedbStore::open(&path).unwrap();
         assert_eq!(s.load().unwrap(), vec![lease]);

@@ -92,13 +92,27 @@ impl FileRoot for DirRoot {
         Ok(Box::new(FileSource {
             file,
             len: meta.len(),
+            ahead: Vec::new(),
+            ahead_at: 0,
         }))
     }
 }
 
+/// Bytes read ahead per transfer.
+///
+/// A lockstep transfer asks for one block per round trip; reading each from the
+/// file costs a system call as large as the rest of the round trip's work (a
+/// quarter of the server's system time at blksize 1468). Reading 64 KiB at a time
+/// makes that one call per 44 blocks, for 64 KiB of memory per transfer in
+/// progress. Blocks of more than half of it are read directly.
+const READ_AHEAD: usize = 64 << 10;
+
 struct FileSource {
     file: File,
     len: u64,
+    /// File bytes from `ahead_at` on, as last read.
+    ahead: Vec<u8>,
+    ahead_at: u64,
 }
 
 impl BlockSource for FileSource {
@@ -107,13 +121,58 @@ impl BlockSource for FileSource {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read_at(buf, offset)
+        if buf.len() > READ_AHEAD / 2 {
+            return self.file.read_at(buf, offset);
+        }
+        let cached = offset
+            .checked_sub(self.ahead_at)
+            .and_then(|skip| usize::try_from(skip).ok())
+            .filter(|&skip| skip + buf.len() <= self.ahead.len());
+        let skip = match cached {
+            Some(skip) => skip,
+            None => {
+                self.ahead.resize(READ_AHEAD, 0);
+                let n = self.file.read_at(&mut self.ahead, offset)?;
+                self.ahead.truncate(n);
+                self.ahead_at = offset;
+                0
+            }
+        };
+        let n = buf.len().min(self.ahead.len() - skip);
+        buf[..n].copy_from_slice(&self.ahead[skip..skip + n]);
+        Ok(n)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever the order and size of the reads (a window re-sent from its
+    /// start, blocks larger than the read-ahead, the short last block), the
+    /// bytes are the file's.
+    #[test]
+    fn read_ahead_returns_the_file_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(dir.path().join("f"), &data).unwrap();
+        let root = DirRoot::new(dir.path()).unwrap();
+        let mut f = root.open(&TftpPath::parse("f").unwrap()).unwrap();
+        let mut check = |offset: usize, len: usize| {
+            let mut buf = vec![0u8; len];
+            let n = f.read_at(offset as u64, &mut buf).unwrap();
+            let end = data.len().min(offset + len);
+            assert_eq!(&buf[..n], &data[offset..end], "{len} bytes at {offset}");
+            assert!(n > 0 || offset >= data.len());
+        };
+        for block in 0..100 {
+            check(block * 1468, 1468);
+        }
+        check(10 * 1468, 1468); // back to a re-sent window's start
+        check(0, 65_464); // larger than half the read-ahead
+        check(299_000, 1468); // the short last block
+        check(300_000, 512); // past the end
+    }
 
     #[test]
     fn serves_inside_and_refuses_escapes() {

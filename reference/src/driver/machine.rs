@@ -5,7 +5,9 @@
 //! `Rtc` and quinn-proto's `Connection` — drain every transmit and every event it
 //! queued before reading its next wake-up time. Draining before sleeping is what
 //! keeps a reply from waiting for the next datagram, and reading `poll_timeout`
-//! only after draining is what keeps the timer in step with the state.
+//! only after draining is what keeps the timer in step with the state. Datagrams
+//! that are already waiting when one arrives are handled together (up to
+//! [`Machine::BURST`]) before the drain, so a machine can batch its work per burst.
 
 use std::io;
 
@@ -23,6 +25,14 @@ use crate::time::Instant;
 pub trait Machine {
     /// What the machine reports for logs.
     type Event;
+    /// How many datagrams already waiting are handled before the machine is
+    /// drained. Above 1 for a machine that batches work per burst: the DHCP
+    /// server commits the leases of a burst of REQUESTs in one transaction (one
+    /// fsync) instead of one each. 1 for a lockstep machine (a TFTP session),
+    /// where looking for a second datagram would cost a system call per block
+    /// and never find one. The bound keeps one flooding sender from delaying
+    /// replies for long.
+    const BURST: usize = 1;
     /// A datagram arrived.
     fn handle_datagram(&mut self, now: Instant, dgram: Datagram<'_>);
     /// Time passed to (at least) the last [`Machine::poll_timeout`].
@@ -89,37 +99,75 @@ pub async fn drive<M: Machine>(
     mut on_event: impl FnMut(M::Event),
 ) -> io::Result<()> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    // One timer for the whole loop, moved only when the machine needs waking
+    // earlier than it is set for. A lockstep TFTP transfer pushes its deadline
+    // later with every block; re-arming for each would cost a timer-wheel update
+    // per block, so instead the timer fires at the old deadline, the machine
+    // (which ignores a timeout before its deadline) does nothing, and the timer is
+    // set again: once per retransmission timeout instead of once per block.
+    let timer = tokio::time::sleep_until(clock.deadline(Instant::ZERO));
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         drain(machine, endpoint, &mut on_event).await;
         if machine.is_finished() || shutdown.is_triggered() {
             return Ok(());
         }
-        let wake = machine.poll_timeout();
+        if let Some(wake) = machine.poll_timeout()
+            && armed.is_none_or(|at| wake < at)
+        {
+            timer.as_mut().reset(clock.deadline(wake));
+            armed = Some(wake);
+        }
         tokio::select! {
             _ = shutdown.wait() => return Ok(()),
             got = endpoint.recv(&mut buf) => {
-                let got = got?;
-                let dgram = Datagram {
-                    src: got.src,
-                    dst: got.dst,
-                    src_mac: Mac::ZERO,
-                    payload: &buf[..got.len],
-                };
-                machine.handle_datagram(clock.now(), dgram);
+                let mut got = Some(got?);
+                let mut handled = 0;
+                while let Some(r) = got {
+                    let dgram = Datagram {
+                        src: r.src,
+                        dst: r.dst,
+                        src_mac: Mac::ZERO,
+                        payload: &buf[..r.len],
+                    };
+                    machine.handle_datagram(clock.now(), dgram);
+                    handled += 1;
+                    got = if handled < M::BURST {
+                        endpoint.try_recv(&mut buf)?
+                    } else {
+                        None
+                    };
+                }
             }
-            _ = sleep_until(&clock, wake) => machine.handle_timeout(clock.now()),
+            _ = &mut timer, if armed.is_some() => {
+                armed = None;
+                machine.handle_timeout(clock.now());
+            }
         }
     }
 }
 
 /// Sends every queued transmit and reports every queued event.
+///
+/// The transmits queued together (a TFTP window) leave in one `sendmmsg` when
+/// the socket takes them all at once; whatever it does not take is sent one by
+/// one, waiting for room.
 pub async fn drain<M: Machine>(
     machine: &mut M,
     endpoint: &Endpoint,
     on_event: &mut impl FnMut(M::Event),
 ) {
+    let mut batch = Vec::new();
     while let Some(t) = machine.poll_transmit() {
-        send_logged(endpoint, &t).await;
+        batch.push(t);
+    }
+    let sent = match batch.len() {
+        0 | 1 => 0,
+        _ => endpoint.try_send_batch(&batch),
+    };
+    for t in &batch[sent..] {
+        send_logged(endpoint, t).await;
     }
     while let Some(e) = machine.poll_event() {
         on_event(e);
@@ -131,13 +179,6 @@ pub async fn drain<M: Machine>(
 pub async fn send_logged(endpoint: &Endpoint, t: &Transmit) {
     if let Err(e) = endpoint.send(t).await {
         tracing::warn!(dst = %t.dst, error = %e, "send failed");
-    }
-}
-
-async fn sleep_until(clock: &Clock, wake: Option<Instant>) {
-    match wake {
-        Some(at) => tokio::time::sleep_until(clock.deadline(at)).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -502,9 +502,10 @@ fn log_tftp(s: &TransferSummary) {
 
 /// Forwards [`Machine`] to a machine type's inherent methods of the same names.
 macro_rules! machine_impl {
-    ($ty:ty, $event:ty $(, $finishes:ident)?) => {
+    ($ty:ty, $event:ty $(, $finishes:ident)? $(; burst = $burst:expr)?) => {
         impl Machine for $ty {
             type Event = $event;
+            $(const BURST: usize = $burst;)?
             fn handle_datagram(&mut self, now: Instant, dgram: Datagram<'_>) {
                 <$ty>::handle_datagram(self, now, dgram)
             }
@@ -530,7 +531,8 @@ macro_rules! machine_impl {
     };
 }
 
-machine_impl!(DhcpServer, DhcpEvent);
+// Group commit: the leases of the REQUESTs handled in one burst share one fsync.
+machine_impl!(DhcpServer, DhcpEvent; burst = 64);
 machine_impl!(BootServer, DhcpEvent);
 machine_impl!(TftpSession, TftpEvent, finishes);
 machine_impl!(TftpClient, ClientEvent, finishes);

@@ -39,6 +39,35 @@ pub enum Delivery {
     InjectArp,
 }
 
+/// Most datagrams in one segmentation-offload send (the kernel's
+/// `UDP_MAX_SEGMENTS` is 64 on older kernels, 128 on newer).
+const MAX_SEGMENTS: usize = 64;
+
+/// Most payload bytes in one segmentation-offload send: one UDP datagram's worth.
+const MAX_SEGMENTED_BYTES: usize = 65_507;
+
+/// The receive buffer every endpoint asks for.
+///
+/// The kernel default (about 208 KiB, which holds only ~100 full-size datagrams
+/// once the kernel's per-packet overhead is counted) overflows in two places
+/// pxelab cares about: a TFTP window of large blocks (RFC 7440 windowsize 16 ×
+/// blksize 8192 is 128 KiB of payload in one burst), and the DHCP socket while the
+/// lease store's fsync runs and a storm of clients keeps sending. What is lost
+/// there costs a retransmit timeout of a second or more. Memory is only used
+/// while datagrams actually wait.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Asks for [`RECEIVE_BUFFER`]: past `net.core.rmem_max` when privileged
+/// (`SO_RCVBUFFORCE`), else as much as the limit allows (`SO_RCVBUF`). Not
+/// getting it is not an error: the socket works, only bursts overflow sooner.
+fn grow_receive_buffer(sock: &Socket) {
+    if socket::setsockopt(sock, sockopt::RcvBufForce, &RECEIVE_BUFFER).is_err()
+        && let Err(e) = sock.set_recv_buffer_size(RECEIVE_BUFFER)
+    {
+        tracing::debug!(error = %e, "could not enlarge the socket receive buffer");
+    }
+}
+
 /// Whether another socket already holds `addr` on `iface` (or on every
 /// interface): a probe bound without SO_REUSEADDR then fails with "in use".
 fn port_taken(iface: &Interface, addr: SocketAddrV4) -> bool {
@@ -72,6 +101,10 @@ pub struct Endpoint {
     iface: Interface,
     delivery: Delivery,
     local: SocketAddrV4,
+    /// Whether datagrams are received with IP_PKTINFO (see [`Endpoint::bind`]).
+    pktinfo: bool,
+    /// Whether UDP segmentation offload is still worth trying on this socket.
+    segmentation: AtomicBool,
     /// Whether the "ARP injection failed, broadcasting instead" warning was given.
     arp_warned: AtomicBool,
 }
@@ -95,15 +128,25 @@ impl Endpoint {
         // the port is shared on this one.
         sock.set_reuse_address(true)?;
         sock.set_broadcast(true)?;
-        if let Err(e) = sock.bind_device(Some(iface.name.as_bytes())) {
+        let bound_to_device = match sock.bind_device(Some(iface.name.as_bytes())) {
+            Ok(()) => true,
             // Without CAP_NET_RAW the socket still works; datagrams from other
             // interfaces are then dropped by the ifindex check in `recv`.
-            if e.kind() != io::ErrorKind::PermissionDenied {
-                return Err(e);
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                tracing::debug!(interface = %iface.name, "SO_BINDTODEVICE not permitted; filtering by interface index");
+                false
             }
-            tracing::debug!(interface = %iface.name, "SO_BINDTODEVICE not permitted; filtering by interface index");
+            Err(e) => return Err(e),
+        };
+        // A socket on one address of a device it is bound to (a TFTP transfer's)
+        // learns nothing from IP_PKTINFO: every datagram came in on that device
+        // to that address. It then receives with a plain `recvfrom`, which spares
+        // the kernel and us the control message on every block of a transfer.
+        let pktinfo = addr.ip().is_unspecified() || !bound_to_device;
+        if pktinfo {
+            socket::setsockopt(&sock, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
         }
-        socket::setsockopt(&sock, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
+        grow_receive_buffer(&sock);
         sock.set_nonblocking(true)?;
         sock.bind(&std::net::SocketAddr::V4(addr).into())?;
         let sock = UdpSocket::from_std(std::net::UdpSocket::from(sock))?;
@@ -118,6 +161,8 @@ impl Endpoint {
             iface: iface.clone(),
             delivery,
             local,
+            pktinfo,
+            segmentation: AtomicBool::new(true),
             arp_warned: AtomicBool::new(false),
         })
     }
@@ -145,8 +190,30 @@ impl Endpoint {
         }
     }
 
+    /// The next datagram already waiting on the served interface, without
+    /// waiting: `None` when there is none.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        loop {
+            match self.sock.try_io(Interest::READABLE, || self.recv_once(buf)) {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// One `recvmsg`; `None` for a datagram from another interface.
     fn recv_once(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        if !self.pktinfo {
+            let (len, from) = socket::recvfrom::<SockaddrIn>(self.sock.as_raw_fd(), buf)
+                .map_err(io::Error::from)?;
+            return Ok(from.map(|from| Received {
+                src: SocketAddrV4::new(from.ip(), from.port()),
+                dst: self.local,
+                len,
+            }));
+        }
         let mut cmsg = nix::cmsg_space!(nix::libc::in_pktinfo);
         let mut iov = [IoSliceMut::new(buf)];
         let msg = socket::recvmsg::<SockaddrIn>(
@@ -190,6 +257,106 @@ impl Endpoint {
     pub async fn send(&self, t: &Transmit) -> io::Result<()> {
         let dst = self.route(t);
         self.sock.send_to(&t.payload, dst).await.map(|_| ())
+    }
+
+    /// Sends as many of `ts` as the socket takes right now, without waiting;
+    /// returns how many left. Zero is not an error: the caller sends the rest
+    /// with [`Endpoint::send`], which waits for room and reports each failure on
+    /// its own.
+    ///
+    /// A TFTP window is a run of datagrams of one size to one client (the last
+    /// block may be shorter): that is what UDP segmentation offload
+    /// (`UDP_SEGMENT`, Linux 4.18) sends as one super-datagram, which crosses the
+    /// stack once instead of once per block. Anything else, and every batch once
+    /// the kernel or the path refused segmentation on this socket (a block larger
+    /// than the link's MTU, say), goes out in one `sendmmsg`.
+    pub fn try_send_batch(&self, ts: &[Transmit]) -> usize {
+        if self.segmentation.load(Ordering::Relaxed)
+            && let Some(sent) = self.try_send_segmented(ts)
+        {
+            return sent;
+        }
+        let addrs: Vec<Option<SockaddrIn>> = ts
+            .iter()
+            .map(|t| Some(SockaddrIn::from(self.route(t))))
+            .collect();
+        let slices: Vec<[io::IoSlice<'_>; 1]> =
+            ts.iter().map(|t| [io::IoSlice::new(&t.payload)]).collect();
+        let mut headers = socket::MultiHeaders::<SockaddrIn>::preallocate(ts.len(), None);
+        self.sock
+            .try_io(Interest::WRITABLE, || {
+                socket::sendmmsg(
+                    self.sock.as_raw_fd(),
+                    &mut headers,
+                    &slices,
+                    &addrs,
+                    [],
+                    MsgFlags::empty(),
+                )
+                .map(|sent| sent.count())
+                .map_err(io::Error::from)
+            })
+            .unwrap_or(0)
+    }
+
+    /// [`Endpoint::try_send_batch`] by segmentation offload; `None` when `ts` is
+    /// not one destination, or the first send was refused (then never again on
+    /// this socket).
+    fn try_send_segmented(&self, ts: &[Transmit]) -> Option<usize> {
+        let dst = self.route(ts.first()?);
+        if ts[1..]
+            .iter()
+            .any(|t| t.dst != ts[0].dst || t.l2 != ts[0].l2)
+        {
+            return None;
+        }
+        let addr = SockaddrIn::from(dst);
+        let mut sent = 0;
+        while sent < ts.len() {
+            let seg = ts[sent].payload.len();
+            let (mut end, mut total) = (sent, 0);
+            while let Some(t) = ts.get(end) {
+                let len = t.payload.len();
+                if len > seg || total + len > MAX_SEGMENTED_BYTES || end - sent == MAX_SEGMENTS {
+                    break;
+                }
+                total += len;
+                end += 1;
+                if len < seg {
+                    break;
+                }
+            }
+            if seg == 0 || end == sent {
+                return (sent > 0).then_some(sent);
+            }
+            let iov: Vec<io::IoSlice<'_>> = ts[sent..end]
+                .iter()
+                .map(|t| io::IoSlice::new(&t.payload))
+                .collect();
+            let gso = u16::try_from(seg).ok()?;
+            let cmsg = [socket::ControlMessage::UdpGsoSegments(&gso)];
+            let done = self.sock.try_io(Interest::WRITABLE, || {
+                socket::sendmsg(
+                    self.sock.as_raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::empty(),
+                    Some(&addr),
+                )
+                .map_err(io::Error::from)
+            });
+            match done {
+                Ok(_) => sent = end,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(sent),
+                Err(e) if sent == 0 => {
+                    tracing::debug!(error = %e, "UDP segmentation offload refused; sending datagrams one by one");
+                    self.segmentation.store(false, Ordering::Relaxed);
+                    return None;
+                }
+                Err(_) => return Some(sent),
+            }
+        }
+        Some(sent)
     }
 
     /// Where `t` actually goes.
@@ -284,6 +451,55 @@ mod tests {
 
     fn lo() -> Interface {
         Interface::lookup("lo").unwrap()
+    }
+
+    /// A window handed over at once arrives as separate datagrams, in order, with
+    /// their own sizes, whichever way (segmentation offload or `sendmmsg`) it left;
+    /// and a batch to several destinations reaches each.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_arrives_as_the_datagrams_it_was() {
+        let ep = Endpoint::bind(
+            &lo(),
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            Delivery::Plain,
+        )
+        .unwrap();
+        let peers: Vec<_> = (0..2)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let to = |peer: &std::net::UdpSocket, payload: Vec<u8>| Transmit {
+            src: ep.local_addr(),
+            dst: match peer.local_addr().unwrap() {
+                std::net::SocketAddr::V4(a) => a,
+                std::net::SocketAddr::V6(_) => unreachable!("bound to 127.0.0.1"),
+            },
+            l2: L2Dest::Unicast(Mac::ZERO),
+            payload,
+        };
+        // A window of 70 blocks (more than one offload send holds) whose last
+        // block is short, then a batch to two peers.
+        let window: Vec<Transmit> = (0..70u8)
+            .map(|i| to(&peers[0], vec![i; if i == 69 { 300 } else { 1000 }]))
+            .collect();
+        let mixed = vec![
+            to(&peers[0], b"one".to_vec()),
+            to(&peers[1], b"two".to_vec()),
+        ];
+        for batch in [&window, &mixed] {
+            let sent = ep.try_send_batch(batch);
+            for t in &batch[sent..] {
+                ep.send(t).await.unwrap();
+            }
+        }
+        let mut buf = vec![0u8; 65_536];
+        for (i, want) in window.iter().enumerate() {
+            let n = peers[0].recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.payload.as_slice(), "datagram {i}");
+        }
+        let n = peers[0].recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one");
+        let n = peers[1].recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"two");
     }
 
     #[tokio::test(flavor = "current_thread")]

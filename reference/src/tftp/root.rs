@@ -15,8 +15,9 @@ pub trait FileRoot {
     fn open(&self, path: &TftpPath) -> Result<Box<dyn BlockSource>, OpenError>;
 }
 
-/// An opened file, read one block at a time so a session never holds more than a
-/// block of it in memory (many concurrent sessions, multi-GiB boot images).
+/// An opened file, read a block at a time so a session never holds more than a
+/// little of it in memory (many concurrent sessions, multi-GiB boot images): a
+/// block, plus what the source reads ahead (the driver's files: 64 KiB).
 pub trait BlockSource: Send {
     /// The file's size when it was opened; `tsize` reports it and the transfer
     /// ends after it.

@@ -164,7 +164,6 @@ pub struct TftpSession {
     now: Instant,
     control: VecDeque<Transmit>,
     events: VecDeque<TftpEvent>,
-    buf: Vec<u8>,
     slot: Option<SessionSlot>,
 }
 
@@ -223,7 +222,6 @@ impl TftpSession {
             now,
             control: VecDeque::new(),
             events: VecDeque::new(),
-            buf: Vec::new(),
             slot: Some(slot),
         };
         if s.oack.is_some() {
@@ -376,8 +374,8 @@ impl TftpSession {
             }
             State::Transfer if self.next <= self.window_end && self.next <= self.last_block => {
                 let block = self.next;
-                match self.read_block(block) {
-                    Ok(()) => {}
+                let payload = match self.data_packet(block) {
+                    Ok(p) => p,
                     Err(e) => {
                         self.finish(TftpOutcome::ReadError(e.clone()));
                         let msg = format!("read error: {e}");
@@ -391,34 +389,32 @@ impl TftpSession {
                             ),
                         );
                     }
-                }
+                };
                 if block <= self.max_sent {
                     self.retransmits += 1;
                 }
                 self.max_sent = self.max_sent.max(block);
                 self.next += 1;
-                let wire = self.rollover.wire(block);
-                let mut payload = Vec::with_capacity(4 + self.buf.len());
-                payload.extend_from_slice(&3u16.to_be_bytes());
-                payload.extend_from_slice(&wire.to_be_bytes());
-                payload.extend_from_slice(&self.buf);
                 Some(self.to_client(payload))
             }
             _ => None,
         }
     }
 
-    /// Reads block `block` (1-based) into `self.buf`.
-    fn read_block(&mut self, block: u64) -> Result<(), String> {
+    /// The DATA packet of block `block` (1-based): the header, then the block
+    /// read from the file straight into the packet (no intermediate copy).
+    fn data_packet(&mut self, block: u64) -> Result<Vec<u8>, String> {
         let blksize = self.neg.blksize as u64;
         let offset = (block - 1) * blksize;
         let want = blksize.min(self.file_len.saturating_sub(offset)) as usize;
-        self.buf.resize(want, 0);
+        let mut packet = vec![0u8; 4 + want];
+        packet[..2].copy_from_slice(&3u16.to_be_bytes());
+        packet[2..4].copy_from_slice(&self.rollover.wire(block).to_be_bytes());
         let mut filled = 0;
         while filled < want {
             match self
                 .source
-                .read_at(offset + filled as u64, &mut self.buf[filled..])
+                .read_at(offset + filled as u64, &mut packet[4 + filled..])
             {
                 Ok(0) => {
                     return Err(format!(
@@ -431,7 +427,7 @@ impl TftpSession {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        Ok(())
+        Ok(packet)
     }
 
     fn to_client(&self, payload: Vec<u8>) -> Transmit {
