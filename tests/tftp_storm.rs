@@ -137,7 +137,12 @@ fn download(port: u16, style: Style, deadline: Instant) -> Result<Vec<u8>, Strin
                     sock.send_to(&last_sent, from).map_err(|e| e.to_string())?;
                 }
             }
-            5 => return Err(format!("server sent ERROR {:?}", String::from_utf8_lossy(pkt))),
+            5 => {
+                return Err(format!(
+                    "server sent ERROR {:?}",
+                    String::from_utf8_lossy(pkt)
+                ));
+            }
             _ => {}
         }
     }
@@ -148,8 +153,10 @@ fn download(port: u16, style: Style, deadline: Instant) -> Result<Vec<u8>, Strin
 }
 
 /// Starts a download, takes a few blocks, then goes silent for good. Returns
-/// its port (the server's log names the client by it).
-fn vanish(port: u16) -> u16 {
+/// its port (the server's log names the client by it) and how long it was
+/// active, from its RRQ to its last ACK.
+fn vanish(port: u16) -> (u16, Duration) {
+    let start = Instant::now();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -159,7 +166,10 @@ fn vanish(port: u16) -> u16 {
     let mut acked = 0u16;
     sock.send_to(&request, (Ipv4Addr::LOCALHOST, port)).unwrap();
     while acked < 3 {
-        assert!(Instant::now() < deadline, "the vanishing client got no data");
+        assert!(
+            Instant::now() < deadline,
+            "the vanishing client got no data"
+        );
         let Ok((n, from)) = sock.recv_from(&mut buf) else {
             if acked == 0 {
                 sock.send_to(&request, (Ipv4Addr::LOCALHOST, port)).unwrap();
@@ -180,7 +190,22 @@ fn vanish(port: u16) -> u16 {
     // The socket stays open (so the port is not reused) until the test ends.
     let port = sock.local_addr().unwrap().port();
     std::mem::forget(sock);
-    port
+    (port, start.elapsed())
+}
+
+/// The `duration=…s` of a transfer log line.
+fn logged_duration(line: &str) -> Option<Duration> {
+    let rest = &line[line.find("duration=")? + "duration=".len()..];
+    let end = rest
+        .find(|c: char| c == ' ' || c == '\x1b')
+        .unwrap_or(rest.len());
+    let v = &rest[..end];
+    let secs: f64 = if let Some(ms) = v.strip_suffix("ms") {
+        ms.parse::<f64>().ok()? / 1000.0
+    } else {
+        v.strip_suffix('s')?.parse().ok()?
+    };
+    Some(Duration::from_secs_f64(secs))
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -193,12 +218,17 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 #[test]
 fn five_hundred_concurrent_downloads_are_exact_and_bounded() {
-    in_private_netns("five_hundred_concurrent_downloads_are_exact_and_bounded", storm);
+    in_private_netns(
+        "five_hundred_concurrent_downloads_are_exact_and_bounded",
+        storm,
+    );
 }
 
 fn storm() {
@@ -240,7 +270,11 @@ fn storm() {
                     barrier.wait();
                     let got = download(port, style, deadline)?;
                     if got.len() != file.len() {
-                        return Err(format!("{style:?}: {} bytes, not {}", got.len(), file.len()));
+                        return Err(format!(
+                            "{style:?}: {} bytes, not {}",
+                            got.len(),
+                            file.len()
+                        ));
                     }
                     match got.iter().zip(file.iter()).position(|(a, b)| a != b) {
                         Some(at) => Err(format!("{style:?}: byte {at} differs")),
@@ -252,8 +286,7 @@ fn storm() {
         .collect();
     barrier.wait();
     // In the middle of the storm, one client walks away mid-transfer.
-    let gone = vanish(port);
-    let gone_at = Instant::now();
+    let (gone, active) = vanish(port);
 
     let mut failures = Vec::new();
     for (i, c) in clients.into_iter().enumerate() {
@@ -273,32 +306,36 @@ fn storm() {
     );
     let peak_rss = status_kib(pid, "VmHWM:");
 
-    // The vanished client's session ends with a timed-out transfer line,
-    // within the server's retry bound (plus slack for a loaded machine).
-    let needle = format!("127.0.0.1:{gone}");
-    let slack = Duration::from_secs(20);
-    let mut timed_out = None;
-    while gone_at.elapsed() < SESSION_GIVES_UP_AFTER + slack {
-        let text = log.text();
-        if let Some(line) = text
+    // The vanished client's session ends with a timed-out transfer line, and
+    // the transfer lasted no longer than the client's activity plus the
+    // server's retry bound (plus slack for a loaded machine).
+    let needle = format!("127.0.0.1:{gone} ");
+    let slack = Duration::from_secs(10);
+    let wait_until = Instant::now() + SESSION_GIVES_UP_AFTER + slack;
+    let mut line = None;
+    while line.is_none() && Instant::now() < wait_until {
+        line = log
+            .text()
             .lines()
             .find(|l| l.contains(&needle) && l.contains("TFTP transfer"))
-        {
-            timed_out = Some((line.to_string(), gone_at.elapsed()));
-            break;
-        }
+            .map(str::to_string);
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (line, after) = timed_out.unwrap_or_else(|| {
+    let line = line.unwrap_or_else(|| {
         panic!(
-            "no transfer line for the vanished client {needle} within {:?}:\n{}",
-            SESSION_GIVES_UP_AFTER + slack,
+            "no transfer line for the vanished client {needle}:\n{}",
             log.text()
         )
     });
     assert!(
         line.contains("TimedOut") && line.contains("failed"),
         "the vanished client's transfer did not time out: {line}"
+    );
+    let lasted = logged_duration(&line).expect("a duration in the transfer line");
+    let after = lasted.saturating_sub(active);
+    assert!(
+        after <= SESSION_GIVES_UP_AFTER + slack,
+        "the vanished client's session lasted {after:?} past its last ACK: {line}"
     );
 
     // Every session closed its file and socket: back to the baseline.
