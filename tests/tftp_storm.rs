@@ -196,9 +196,7 @@ fn vanish(port: u16) -> (u16, Duration) {
 /// The `duration=…s` of a transfer log line.
 fn logged_duration(line: &str) -> Option<Duration> {
     let rest = &line[line.find("duration=")? + "duration=".len()..];
-    let end = rest
-        .find(|c: char| c == ' ' || c == '\x1b')
-        .unwrap_or(rest.len());
+    let end = rest.find([' ', '\x1b']).unwrap_or(rest.len());
     let v = &rest[..end];
     let secs: f64 = if let Some(ms) = v.strip_suffix("ms") {
         ms.parse::<f64>().ok()? / 1000.0
