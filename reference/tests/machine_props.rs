@@ -1585,3 +1585,49 @@ proptest! {
         );
     }
 }
+
+/// Found while writing these properties: a batch whose commit failed put the
+/// ACKed client's binding back, but a client offered the same address later in
+/// that batch (after a RELEASE) kept remembering it, one stale entry per failed
+/// batch, so a MAC flood during store failures grew the server without bound.
+#[test]
+fn failed_commits_do_not_leave_stale_clients_behind() {
+    let timing = DhcpTiming {
+        lease_secs: 30,
+        offer_hold_secs: 2,
+        decline_hold_secs: 3,
+    };
+    let store = Box::new(FlakyStore {
+        fails: vec![true],
+        batches: 0,
+    });
+    let mut s = DhcpServer::new(dhcp_config(true, &timing), store, Instant::ZERO).unwrap();
+    let bound = POOL.count() + RESERVED.len();
+    let send = |s: &mut DhcpServer, now: Instant, msg: &DhcpMessage| {
+        let bytes = msg.emit();
+        s.handle_datagram(now, dhcp_support::bcast(&bytes, msg.client_mac().unwrap()));
+    };
+    let mut now = Instant::from_secs(1);
+    for round in 0..20u8 {
+        let (a, b) = (Mac([2, 0, 0, 0, round, 1]), Mac([2, 0, 0, 0, round, 2]));
+        let ip = lan(100);
+        let mut d = dhcp_support::discover(a, 1);
+        d.push_option(code::REQUESTED_IP, ip.octets());
+        send(&mut s, now, &d);
+        send(&mut s, now, &dhcp_support::select(a, 1, SERVER, ip));
+        let mut release = dhcp_support::client_msg(MessageType::Release, a, 2);
+        release.ciaddr = ip;
+        send(&mut s, now, &release);
+        let mut d = dhcp_support::discover(b, 3);
+        d.push_option(code::REQUESTED_IP, ip.octets());
+        send(&mut s, now, &d);
+        while s.poll_transmit().is_some() {}
+        while s.poll_event().is_some() {}
+        assert!(
+            s.remembered_clients() <= bound,
+            "round {round}: {} clients remembered, more than the {bound} addresses",
+            s.remembered_clients()
+        );
+        now += Duration::from_secs(5);
+    }
+}
