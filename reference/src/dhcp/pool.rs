@@ -161,10 +161,21 @@ impl Bindings {
             mac: snap.mac,
             state: State::Free,
         });
-        self.by_addr.insert(snap.ip, binding);
+        // A client that took the address after the snapshot (later in the same
+        // batch) forgets it, as `set` would make it: else each failed batch could
+        // leave one stale client behind.
+        if let Some(later) = self.by_addr.insert(snap.ip, binding)
+            && later.mac != binding.mac
+            && self.by_mac.get(&later.mac) == Some(&snap.ip)
+        {
+            self.by_mac.remove(&later.mac);
+        }
+        let by_addr = &self.by_addr;
+        let by_mac = &mut self.by_mac;
+        // A client remembers an address only while the address is still its own.
         let mut put = |mac: Mac, ip: Option<Ipv4Addr>| match ip {
-            Some(ip) => self.by_mac.insert(mac, ip),
-            None => self.by_mac.remove(&mac),
+            Some(ip) if by_addr.get(&ip).is_some_and(|b| b.mac == mac) => by_mac.insert(mac, ip),
+            _ => by_mac.remove(&mac),
         };
         put(snap.mac, snap.mac_addr);
         if let Some((owner, ip)) = snap.prev_owner {

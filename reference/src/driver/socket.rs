@@ -125,8 +125,10 @@ impl Endpoint {
         let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         // SO_REUSEADDR lets pxelab serve one interface while another DHCP server
         // (dnsmasq, say) holds the same port on others; `port_taken` warns when
-        // the port is shared on this one.
-        sock.set_reuse_address(true)?;
+        // the port is shared on this one. Never on an ephemeral port (a TFTP
+        // transfer's TID): the kernel would then hand the same port to two such
+        // sockets, and one transfer's ACKs would reach the other.
+        sock.set_reuse_address(addr.port() != 0)?;
         sock.set_broadcast(true)?;
         let bound_to_device = match sock.bind_device(Some(iface.name.as_bytes())) {
             Ok(()) => true,
@@ -451,6 +453,22 @@ mod tests {
 
     fn lo() -> Interface {
         Interface::lookup("lo").unwrap()
+    }
+
+    /// Found by tests/tftp_storm.rs: with SO_REUSEADDR on every socket, the
+    /// kernel handed two TFTP transfers the same ephemeral port, so one
+    /// transfer's ACKs reached the other (ERROR 5 to its client) and both timed
+    /// out. 800 ports drawn from ~28,000 collide with near certainty if they may.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ephemeral_ports_are_never_shared() {
+        let lo = lo();
+        let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+        let endpoints: Vec<Endpoint> = (0..800)
+            .map(|_| Endpoint::bind(&lo, any, Delivery::Plain).unwrap())
+            .collect();
+        let ports: std::collections::HashSet<u16> =
+            endpoints.iter().map(|e| e.local_addr().port()).collect();
+        assert_eq!(ports.len(), endpoints.len(), "two sockets got one port");
     }
 
     /// A window handed over at once arrives as separate datagrams, in order, with
