@@ -26,7 +26,7 @@
 # address, so it acts as a relay agent: it sends from port 67 with giaddr set to
 # its own address and every server answers it there (RFC 2131 §4.1). For each
 # server: the highest offered rate (DORA exchanges/s) with under 1 % of the
-# exchanges dropped, found by doubling from 250/s then bisecting, each trial 5 s.
+# exchanges dropped, found by doubling from MIN_RATE (default 50/s) then bisecting, each trial 5 s.
 # Servers alternate in rounds (default 2), medians of the rounds. perfdhcp itself
 # needs CPU: on a 2-core machine it stops keeping its offered rate at about
 # 10,000/s, and a rate it did not manage to send is not counted as sustained.
@@ -45,6 +45,7 @@ ONLY=
 PXELAB=
 DHCP_ROUNDS=${DHCP_ROUNDS:-2}
 TRIAL_S=${TRIAL_S:-5}
+MIN_RATE=${MIN_RATE:-50}
 MAX_RATE=${MAX_RATE:-64000}
 
 while [[ $# -gt 0 ]]; do
@@ -323,7 +324,7 @@ EOF
   }
 
   search() { # server -> prints the best rate sustained
-    local rate=250 good=0 bad=0 d a mid
+    local rate=$MIN_RATE good=0 bad=0 d a mid
     while (( rate <= MAX_RATE )); do
       read -r d a < <(trial "$rate")
       d=${d:-100} a=${a:-0}
