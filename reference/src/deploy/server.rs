@@ -328,22 +328,22 @@ impl DeploymentServer {
     /// and reports each stored job `load` did not schedule again
     /// ([`DeployEventKind::NotConfigured`]).
     ///
-    /// Holding changes back is safe only because no agent is served yet; if
-    /// the batch fails the server is dropped and the error returned, so nothing
-    /// that was not recorded is ever acted on.
-    pub fn load_config<T>(
+    /// Holding changes back is safe only because no agent is served yet. If
+    /// `load` fails nothing is committed; if the batch fails the server is
+    /// dropped and the error returned: either way nothing that was not recorded
+    /// is ever acted on.
+    pub fn load_config<T, E: From<JobStoreError>>(
         mut self,
         now: Instant,
-        load: impl FnOnce(&mut Self) -> T,
-    ) -> Result<(Self, T), JobStoreError> {
+        load: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<(Self, T), E> {
         self.held = Some(Vec::new());
-        let out = load(&mut self);
+        let out = load(&mut self)?;
         let held = self.held.take().unwrap_or_default();
         if !held.is_empty() {
             self.store.apply(&held)?;
         }
-        let left: Vec<StoredJob> = self.unclaimed.values().cloned().collect();
-        let mut left = left;
+        let mut left: Vec<StoredJob> = self.unclaimed.values().cloned().collect();
         left.sort_by_key(|j| j.id);
         for job in left {
             self.event(
