@@ -519,3 +519,233 @@ impl Reader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ordinal: u32) -> JobKey {
+        JobKey {
+            mac: Mac([2, 0, 0, 0, 0, 7]),
+            kind: JobKind::DeployImage {
+                image: "xp-sp2".into(),
+            },
+            ordinal,
+        }
+    }
+
+    fn entry(secs: u64, state: JobState, note: &str) -> HistoryEntry {
+        HistoryEntry {
+            at: Instant::from_secs(secs),
+            state,
+            note: note.into(),
+        }
+    }
+
+    /// Job 1 scheduled, armed, running, failed once and rescheduled (every
+    /// field away from its default), as two changes.
+    fn two_changes() -> (Vec<JobChange>, StoredJob) {
+        let first = entry(0, JobState::Scheduled, "scheduled deploy-image xp-sp2");
+        let more = vec![
+            entry(5, JobState::Armed, "attempt 1: boot into the pre-OS environment set"),
+            entry(9, JobState::Running, "agent started the job"),
+            entry(
+                20,
+                JobState::Failed {
+                    reason: "drive mapping failed — ünïcode".into(),
+                },
+                "attempt 1 of 1 failed",
+            ),
+        ];
+        let changes = vec![
+            JobChange {
+                id: JobId(1),
+                key: key(0),
+                state: JobState::Scheduled,
+                failed_attempts: 0,
+                pre_os_done: false,
+                history_from: 0,
+                history: vec![first.clone()],
+            },
+            JobChange {
+                id: JobId(1),
+                key: key(0),
+                state: JobState::Failed {
+                    reason: "drive mapping failed (gave up after 1 attempts)".into(),
+                },
+                failed_attempts: 1,
+                pre_os_done: true,
+                history_from: 1,
+                history: more.clone(),
+            },
+        ];
+        let mut history = vec![first];
+        history.extend(more);
+        let expected = StoredJob {
+            id: JobId(1),
+            key: key(0),
+            state: changes[1].state.clone(),
+            failed_attempts: 1,
+            pre_os_done: true,
+            history,
+        };
+        (changes, expected)
+    }
+
+    #[test]
+    fn redb_store_round_trips_every_field_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.redb");
+        let (changes, expected) = two_changes();
+        {
+            let mut s = RedbJobStore::open(&path).unwrap();
+            s.apply(&changes[..1]).unwrap();
+            s.apply(&changes[1..]).unwrap();
+            let other = JobChange {
+                id: JobId(7),
+                key: JobKey {
+                    mac: Mac([2, 0, 0, 0, 0, 8]),
+                    kind: JobKind::BootToProduction,
+                    ordinal: 3,
+                },
+                ..changes[0].clone()
+            };
+            s.apply(&[other]).unwrap();
+        }
+        let s = RedbJobStore::open(&path).unwrap();
+        let loaded = s.load().unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded[0], expected);
+        assert_eq!(loaded[1].id, JobId(7));
+        assert_eq!(loaded[1].key.ordinal, 3);
+        // The memory store keeps the same thing.
+        let mut m = MemoryJobStore::new();
+        m.apply(&changes).unwrap();
+        assert_eq!(m.load().unwrap(), vec![expected]);
+    }
+
+    #[test]
+    fn a_batch_with_one_bad_change_leaves_nothing_applied() {
+        let (changes, _) = two_changes();
+        // A good change for job 2, then one for job 1 that skips its first
+        // history entry.
+        let good = JobChange {
+            id: JobId(2),
+            key: key(1),
+            ..changes[0].clone()
+        };
+        let batch = [good, changes[1].clone()];
+        let dir = tempfile::tempdir().unwrap();
+        let mut redb = RedbJobStore::open(dir.path().join("jobs.redb")).unwrap();
+        let mut memory = MemoryJobStore::new();
+        let stores: [&mut dyn JobStore; 2] = [&mut redb, &mut memory];
+        for s in stores {
+            let e = s.apply(&batch).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    JobStoreError::OutOfStep {
+                        job: JobId(1),
+                        from: 1,
+                        stored: 0
+                    }
+                ),
+                "{e:?}"
+            );
+            assert_eq!(s.load().unwrap(), vec![], "nothing of the batch applied");
+            // The same job twice in one batch chains its history.
+            s.apply(&changes).unwrap();
+            assert_eq!(s.load().unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_that_names_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.redb");
+        let (changes, _) = two_changes();
+        {
+            let mut s = RedbJobStore::open(&path).unwrap();
+            s.apply(&changes).unwrap();
+        }
+        for (what, record, why) in [
+            ("cut short", vec![1u8, 2, 0], "ends early"),
+            ("unknown kind", [&[1u8][..], &[2, 0, 0, 0, 0, 7], &[9]].concat(), "kind 9"),
+            ("version 2", vec![2u8; 40], "record version 2"),
+        ] {
+            {
+                let db = Database::create(&path).unwrap();
+                let txn = db.begin_write().unwrap();
+                txn.open_table(JOBS)
+                    .unwrap()
+                    .insert(1, record.as_slice())
+                    .unwrap();
+                txn.commit().unwrap();
+            }
+            let e = RedbJobStore::open(&path).unwrap().load().unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains("record of job 1") && text.contains(why),
+                "{what}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_job_store_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.redb");
+        std::fs::write(&path, b"[[job]]\ncomputer = \"wks-07\"\n").unwrap();
+        let e = RedbJobStore::open(&path).unwrap_err();
+        assert!(matches!(e, JobStoreError::Database(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_file_held_by_another_server_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.redb");
+        let _first = RedbJobStore::open(&path).unwrap();
+        let e = RedbJobStore::open(&path).unwrap_err();
+        assert!(matches!(e, JobStoreError::InUse), "{e:?}");
+        assert!(e.to_string().contains("its own job store"), "{e}");
+    }
+
+    #[test]
+    fn every_truncation_of_a_record_is_an_error() {
+        let (changes, _) = two_changes();
+        let real = encode_job(&changes[1], 4);
+        for cut in 0..real.len() {
+            assert!(decode_job(1, &real[..cut]).is_err());
+        }
+        assert!(decode_job(1, &real).is_ok());
+        let entry = encode_entry(&changes[1].history[2]);
+        for cut in 0..entry.len() {
+            assert!(decode_entry(&entry[..cut]).is_err());
+        }
+    }
+
+    fn any_state() -> impl proptest::strategy::Strategy<Value = JobState> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(JobState::Scheduled),
+            Just(JobState::Armed),
+            Just(JobState::Running),
+            Just(JobState::Succeeded),
+            any::<String>().prop_map(|reason| JobState::Failed { reason }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = decode_job(1, &bytes);
+            let _ = decode_entry(&bytes);
+        }
+
+        #[test]
+        fn entries_round_trip(nanos: u64, state in any_state(), note: String) {
+            let e = HistoryEntry { at: Instant::from_nanos(nanos), state, note };
+            proptest::prop_assert_eq!(decode_entry(&encode_entry(&e)), Ok(e));
+        }
+    }
+}
