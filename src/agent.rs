@@ -371,10 +371,7 @@ fn default_job_store(config: &Path) -> PathBuf {
 /// `job_store`, else the config's `job_store`, else [`default_job_store`]),
 /// images catalogued from disk, computers registered with their credentials,
 /// jobs scheduled or resumed from the store.
-fn load(
-    path: &Path,
-    job_store: Option<&Path>,
-) -> anyhow::Result<(DeploymentServer, MappedImages)> {
+fn load(path: &Path, job_store: Option<&Path>) -> anyhow::Result<(DeploymentServer, MappedImages)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: DeployFile =

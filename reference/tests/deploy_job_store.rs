@@ -142,7 +142,13 @@ fn a_restart_resumes_each_configured_job_with_its_id_state_attempts_and_history(
     }
     assert_eq!(s2.job(dep).unwrap().failed_attempts(), 1);
     assert!(
-        s2.job(dep).unwrap().history().last().unwrap().note.contains("restart"),
+        s2.job(dep)
+            .unwrap()
+            .history()
+            .last()
+            .unwrap()
+            .note
+            .contains("restart"),
         "{:?}",
         s2.job(dep).unwrap().history()
     );
@@ -206,7 +212,11 @@ fn a_stored_job_no_longer_configured_is_reported_kept_and_not_offered() {
 
     // The deploy was taken out of the config (or edited to another image:
     // another job).
-    let (s2, events) = start(s.into_store(), 3, &[(A, deploy("win7")), (A, script("inventory"))]);
+    let (s2, events) = start(
+        s.into_store(),
+        3,
+        &[(A, deploy("win7")), (A, script("inventory"))],
+    );
     let warned: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -222,7 +232,12 @@ fn a_stored_job_no_longer_configured_is_reported_kept_and_not_offered() {
     assert_eq!(win7, JobId(3));
     // The script (job 2) comes first now: it was scheduled before win7.
     assert_eq!(next_for(&s2, A), Some(JobId(2)));
-    assert!(s2.next_job_for(s2.computers().by_mac(A).unwrap()).unwrap().id != dep);
+    assert!(
+        s2.next_job_for(s2.computers().by_mac(A).unwrap())
+            .unwrap()
+            .id
+            != dep
+    );
 
     // Kept: configured again, it resumes where it was.
     let (s3, _) = start(s2.into_store(), 3, &jobs);
@@ -267,7 +282,10 @@ fn the_retry_bound_holds_across_restarts() {
     assert_eq!(s.job(dep).unwrap().failed_attempts(), 1);
     // Again, and the bound of 2 is reached although no run saw two attempts.
     let (mut s, _) = start(s.into_store(), 2, &jobs);
-    assert!(matches!(s.arm(at(4), dep).unwrap(), JobState::Failed { .. }));
+    assert!(matches!(
+        s.arm(at(4), dep).unwrap(),
+        JobState::Failed { .. }
+    ));
     let (s, _) = start(s.into_store(), 2, &jobs);
     assert!(matches!(
         s.job(dep).unwrap().state(),
@@ -370,19 +388,36 @@ fn a_report_the_store_cannot_record_is_not_acknowledged() {
         say(&mut session, &mut server, at(1), check_in.clone())[..],
         [AgentMessage::JobOffer(_)]
     ));
-    assert!(say(&mut session, &mut server, at(2), status(job, wire::JobState::Running)).is_empty());
+    assert!(
+        say(
+            &mut session,
+            &mut server,
+            at(2),
+            status(job, wire::JobState::Running)
+        )
+        .is_empty()
+    );
     let history = server.job(job).unwrap().history().len();
     while server.poll_event().is_some() {}
     while session.poll_event().is_some() {}
 
     // The disk fills up; the agent reports success.
     failing.store(true, Ordering::SeqCst);
-    let answer = say(&mut session, &mut server, at(3), status(job, wire::JobState::Succeeded));
+    let answer = say(
+        &mut session,
+        &mut server,
+        at(3),
+        status(job, wire::JobState::Succeeded),
+    );
     let [AgentMessage::Error(e)] = &answer[..] else {
         panic!("expected one Error, got {answer:?}");
     };
     assert_eq!(e.code, ErrorCode::Internal);
-    assert!(e.text.contains("not recorded") && e.text.contains("disk full"), "{}", e.text);
+    assert!(
+        e.text.contains("not recorded") && e.text.contains("disk full"),
+        "{}",
+        e.text
+    );
     // Nothing of the change is left: not in memory, not in the log.
     assert_eq!(server.job(job).unwrap().state(), &JobState::Running);
     assert_eq!(server.job(job).unwrap().history().len(), history);
@@ -397,10 +432,9 @@ fn a_report_the_store_cannot_record_is_not_acknowledged() {
         .map(|e| e.kind)
         .collect();
     assert!(
-        !session_events.iter().any(|e| matches!(
-            e,
-            pxelab_reference::deploy::SessionEventKind::Status { .. }
-        )),
+        !session_events
+            .iter()
+            .any(|e| matches!(e, pxelab_reference::deploy::SessionEventKind::Status { .. })),
         "{session_events:?}"
     );
     // The job is still this agent's to finish: offered again, and the store
@@ -458,7 +492,10 @@ fn a_job_the_store_cannot_record_is_not_scheduled() {
     let a = s.computers().by_mac(A).unwrap();
     failing.store(true, Ordering::SeqCst);
     let r = s.schedule(at(1), a, script("inventory"));
-    assert!(matches!(r, Err(ScheduleRefused::NotRecorded(ref e)) if e.contains("disk full")), "{r:?}");
+    assert!(
+        matches!(r, Err(ScheduleRefused::NotRecorded(ref e)) if e.contains("disk full")),
+        "{r:?}"
+    );
     assert!(s.jobs().is_empty());
     assert_eq!(next_for(&s, A), None);
     failing.store(false, Ordering::SeqCst);

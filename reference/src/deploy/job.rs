@@ -187,7 +187,9 @@ pub enum JobError {
     },
     /// The change could not be made durable in the job store, so it was not
     /// made at all (see `DeploymentServer`, "Durable job state").
-    #[error("{job}: the change was not recorded, so it was not made (the job stays {state}): {error}")]
+    #[error(
+        "{job}: the change was not recorded, so it was not made (the job stays {state}): {error}"
+    )]
     NotRecorded {
         /// The job.
         job: JobId,

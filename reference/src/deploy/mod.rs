@@ -38,10 +38,10 @@ pub use server::{
     DEFAULT_SHARE_PATH, DeployConfig, DeploymentServer, InitialDeployment, JobReport,
     ScheduleRefused, ServerMode,
 };
-pub use store::{
-    JobChange, JobKey, JobStore, JobStoreError, MemoryJobStore, RedbJobStore, StoredJob,
-};
 pub use session::{
     AgentSession, CloseReason, IDLE_TIMEOUT, ImageSource, MemoryImages, SessionEvent,
     SessionEventKind,
+};
+pub use store::{
+    JobChange, JobKey, JobStore, JobStoreError, MemoryJobStore, RedbJobStore, StoredJob,
 };

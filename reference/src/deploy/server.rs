@@ -561,10 +561,7 @@ impl DeploymentServer {
     /// computer's jobs of that kind in this run. A legacy job for a computer
     /// that does not exist (it will never run) is keyed under the all-zero MAC.
     fn key_for(&self, computer: ComputerId, kind: &JobKind) -> JobKey {
-        let mac = self
-            .computers
-            .get(computer)
-            .map_or(Mac([0; 6]), |c| c.mac);
+        let mac = self.computers.get(computer).map_or(Mac([0; 6]), |c| c.mac);
         let ordinal = self
             .keys
             .values()

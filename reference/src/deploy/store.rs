@@ -547,7 +547,11 @@ mod tests {
     fn two_changes() -> (Vec<JobChange>, StoredJob) {
         let first = entry(0, JobState::Scheduled, "scheduled deploy-image xp-sp2");
         let more = vec![
-            entry(5, JobState::Armed, "attempt 1: boot into the pre-OS environment set"),
+            entry(
+                5,
+                JobState::Armed,
+                "attempt 1: boot into the pre-OS environment set",
+            ),
             entry(9, JobState::Running, "agent started the job"),
             entry(
                 20,
@@ -670,7 +674,11 @@ mod tests {
         }
         for (what, record, why) in [
             ("cut short", vec![1u8, 2, 0], "ends early"),
-            ("unknown kind", [&[1u8][..], &[2, 0, 0, 0, 0, 7], &[9]].concat(), "kind 9"),
+            (
+                "unknown kind",
+                [&[1u8][..], &[2, 0, 0, 0, 0, 7], &[9]].concat(),
+                "kind 9",
+            ),
             ("version 2", vec![2u8; 40], "record version 2"),
         ] {
             {
