@@ -173,7 +173,8 @@ impl fmt::Display for DeployEvent {
             } => write!(
                 f,
                 "warning: {job} ({kind} for {mac}, {state}) is in the job store but not \
-                 in the config: kept, not offered"
+                 in the config: kept, and not offered unless scheduled again (a machine \
+                 registered by initial deployment gets it back if it PXE-boots again)"
             ),
             DeployEventKind::NotRecorded { job, error } => write!(
                 f,

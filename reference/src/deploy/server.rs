@@ -235,6 +235,9 @@ pub struct DeploymentServer {
     jobs: Vec<Job>,
     /// Each job's key in the store.
     keys: BTreeMap<JobId, JobKey>,
+    /// How many jobs of each (computer MAC, kind) this run has: the next
+    /// ordinal of that pair.
+    ordinals: BTreeMap<(Mac, JobKind), u32>,
     /// Where jobs are made durable (see "Durable job state").
     store: Box<dyn JobStore>,
     /// Stored jobs not scheduled (again) in this run, by key.
@@ -282,6 +285,7 @@ impl DeploymentServer {
             images: ImageStore::new(),
             jobs: Vec::new(),
             keys: BTreeMap::new(),
+            ordinals: BTreeMap::new(),
             store: Box::new(MemoryJobStore::new()),
             unclaimed: BTreeMap::new(),
             next_id: 1,
@@ -545,7 +549,7 @@ impl DeploymentServer {
         self.next_id = self.next_id.saturating_add(1);
         // Ids only grow, so pushing keeps `jobs` in id order.
         self.jobs.push(job);
-        self.keys.insert(id, key);
+        self.claim(id, key);
         self.event(
             now,
             DeployEventKind::Scheduled {
@@ -563,15 +567,25 @@ impl DeploymentServer {
     fn key_for(&self, computer: ComputerId, kind: &JobKind) -> JobKey {
         let mac = self.computers.get(computer).map_or(Mac([0; 6]), |c| c.mac);
         let ordinal = self
-            .keys
-            .values()
-            .filter(|k| k.mac == mac && k.kind == *kind)
-            .count();
+            .ordinals
+            .get(&(mac, kind.clone()))
+            .copied()
+            .unwrap_or(0);
         JobKey {
             mac,
             kind: kind.clone(),
-            ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
+            ordinal,
         }
+    }
+
+    /// Records that job `id` of this run has `key`.
+    fn claim(&mut self, id: JobId, key: JobKey) {
+        let next = self
+            .ordinals
+            .entry((key.mac, key.kind.clone()))
+            .or_insert(0);
+        *next = (*next).max(key.ordinal.saturating_add(1));
+        self.keys.insert(id, key);
     }
 
     /// Takes `stored` back as `computer`'s job, with its id, state and history.
@@ -604,7 +618,7 @@ impl DeploymentServer {
         let kind = job.kind.clone();
         let at = self.jobs.partition_point(|j| j.id < id);
         self.jobs.insert(at, job);
-        self.keys.insert(id, key);
+        self.claim(id, key);
         self.event(
             now,
             DeployEventKind::Resumed {
