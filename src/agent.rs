@@ -42,8 +42,8 @@ The config file (TOML; unknown keys are errors, reported with their line):
   mode = \"reference\"          # or \"legacy\" (Deployment Server 6.x)
   max_attempts = 3            # failed attempts before a job fails for good
   image_dir = \"images\"        # relative to the config file's directory
-  job_store = \"deploy.jobs.redb\"  # optional, relative to the config file's directory;
-                              # default: <config name>.jobs.redb beside the config
+  job_store = \"lab.redb\"      # optional, relative to the config file's directory
+                              # (default <config name>.jobs.redb beside it)
 
   [[image]]                   # size and SHA-256 are computed at start
   name = \"xp-sp2\"
@@ -69,14 +69,14 @@ The config file (TOML; unknown keys are errors, reported with their line):
   kind = \"deploy-image\"       # PXE-delivered Bootworks connects; the [[job]] keys
   image = \"xp-sp2\"            # kind/image/os/script (no computer, no post_*)
 
-Every job is scheduled at start; one the server refuses (reference mode: a job the
-computer's pre-OS path cannot run) is an error with the reason. With
-[initial_deployment], an unknown computer whose PXE-delivered Bootworks connects
-is registered (named new-<mac digits>, given a random image-share credential;
-the agent credential its Bootworks presents becomes the computer's, so the
-AClient of the imaged OS, presenting the same one, finishes the job) and gets
-that job; without it, it is refused. The log (stdout) has one line per
-connection, session step and job change.
+Every job is scheduled (or resumed from the job store) at start; one the server
+refuses (reference mode: a job the computer's pre-OS path cannot run) is an error
+with the reason. With [initial_deployment], an unknown computer whose
+PXE-delivered Bootworks connects is registered (named new-<mac digits>, given a
+random image-share credential; the agent credential its Bootworks presents
+becomes the computer's, so the AClient of the imaged OS, presenting the same
+one, finishes the job) and gets that job; without it, it is refused. The log
+(stdout) has one line per connection, session step and job change.
 
 Job state is durable: every job change is committed to the job store (a redb
 file, see --job-store) before the server reports or acts on it, so after a crash
@@ -85,9 +85,11 @@ start the configured jobs are matched with the stored ones by computer MAC, job
 kind (with its image, OS or script) and ordinal: a stored job resumes its id,
 state, failed attempts and history; a new one starts fresh; a stored job no
 longer in the config is reported with a warning and not offered. Delete the file
-to start every job afresh. With --until-done the server exits once
-every job has finished (with [initial_deployment], once there is at least one):
-status 0 if all succeeded, 1 if not. SIGINT stops it.
+to start every job afresh.
+
+With --until-done the server exits once every job has finished (with
+[initial_deployment], once there is at least one): status 0 if all succeeded, 1
+if not. SIGINT stops it.
 
 Example:
   pxelab deploy-server --config deploy.toml --listen 0.0.0.0:402")]
