@@ -294,6 +294,60 @@ fn the_retry_bound_holds_across_restarts() {
     assert_eq!(next_for(&s, A), None);
 }
 
+#[test]
+fn an_initial_deployment_machine_gets_its_stored_job_back_when_it_pxe_boots_again() {
+    const C: Mac = Mac([2, 0, 0, 0, 0, 0xc]);
+    let initial = DeployConfig {
+        initial_deployment: Some(deploy("xp")),
+        ..config(3)
+    };
+    let boot = |store| {
+        let s = DeploymentServer::with_store(initial.clone(), store).unwrap();
+        let (mut s, ()) = s
+            .load_config(at(0), |s| -> Result<(), JobStoreError> {
+                s.add_image(pxelab_reference::deploy::Image {
+                    name: "xp".into(),
+                    size: 10,
+                    sha256: [0; 32],
+                })
+                .unwrap();
+                Ok(())
+            })
+            .unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event())
+            .map(|e| e.kind)
+            .collect();
+        (s, events)
+    };
+    let (mut s, _) = boot(Box::new(MemoryJobStore::new()));
+    let job = s.pxe_boot_unknown(at(1), C, None).job.unwrap();
+    s.arm(at(2), job).unwrap();
+    s.start(at(3), job).unwrap();
+    s.report_status(
+        at(4),
+        job,
+        JobReport::Succeeded {
+            note: "imaged".into(),
+        },
+    )
+    .unwrap();
+
+    // After a restart the machine is unknown again (registrations are not
+    // stored); its job waits in the store, reported.
+    let (mut s, events) = boot(s.into_store());
+    assert!(
+        matches!(&events[..], [DeployEventKind::NotConfigured { job: j, mac, state: JobState::Succeeded, .. }] if *j == job && *mac == C),
+        "{events:?}"
+    );
+    // It PXE-boots again: registered again, and its job is the stored one,
+    // finished, so it is not imaged a second time.
+    let again = s.pxe_boot_unknown(at(5), C, None);
+    assert!(again.registered);
+    assert_eq!(again.job, Some(job));
+    assert_eq!(s.job(job).unwrap().state(), &JobState::Succeeded);
+    assert_eq!(s.next_job_for(again.computer).map(|j| j.id), None);
+}
+
 // ------------------------------------------------------------ store failures
 
 /// A memory store that fails every `apply` while its switch is on.

@@ -529,23 +529,38 @@ impl DeploymentServer {
             );
             return Err(reason);
         }
-        if let Some(stored) = self.unclaimed.remove(&key) {
-            return self.resume(now, computer, key, stored);
+        let recorded = match self.unclaimed.remove(&key) {
+            Some(stored) => self.resume(now, computer, key, stored),
+            None => self.schedule_new(now, computer, key),
+        };
+        match recorded {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                let reason = ScheduleRefused::NotRecorded(e.to_string());
+                self.event(
+                    now,
+                    DeployEventKind::Refused {
+                        computer,
+                        kind,
+                        reason: reason.clone(),
+                    },
+                );
+                Err(reason)
+            }
         }
+    }
+
+    /// A job never scheduled before: the next id, committed before it exists.
+    fn schedule_new(
+        &mut self,
+        now: Instant,
+        computer: ComputerId,
+        key: JobKey,
+    ) -> Result<JobId, JobStoreError> {
+        let kind = key.kind.clone();
         let id = JobId(self.next_id);
         let job = Job::new(now, id, computer, kind.clone(), format!("scheduled {kind}"));
-        if let Err(e) = self.persist(vec![job.change(key.clone(), 0)]) {
-            let reason = ScheduleRefused::NotRecorded(e.to_string());
-            self.event(
-                now,
-                DeployEventKind::Refused {
-                    computer,
-                    kind,
-                    reason: reason.clone(),
-                },
-            );
-            return Err(reason);
-        }
+        self.persist(vec![job.change(key.clone(), 0)])?;
         self.next_id = self.next_id.saturating_add(1);
         // Ids only grow, so pushing keeps `jobs` in id order.
         self.jobs.push(job);
@@ -595,7 +610,7 @@ impl DeploymentServer {
         computer: ComputerId,
         key: JobKey,
         stored: StoredJob,
-    ) -> Result<JobId, ScheduleRefused> {
+    ) -> Result<JobId, JobStoreError> {
         let id = stored.id;
         let history_from = stored.history.len();
         let mut job = Job::from_stored(stored.clone(), computer);
@@ -610,7 +625,7 @@ impl DeploymentServer {
             );
             if let Err(e) = self.persist(vec![job.change(key.clone(), history_from)]) {
                 self.unclaimed.insert(key, stored);
-                return Err(ScheduleRefused::NotRecorded(e.to_string()));
+                return Err(e);
             }
         }
         let state = job.state().clone();
