@@ -27,7 +27,7 @@ use pxelab_reference::agent::{
 };
 use pxelab_reference::deploy::{
     CREDENTIAL_LEN, Credential, CredentialKind, DeployConfig, DeploymentServer, JobKind, JobState,
-    PreOsPath, ServerMode, SmbiosUuid,
+    PreOsPath, RedbJobStore, ServerMode, SmbiosUuid,
 };
 use pxelab_reference::driver::FileDisk;
 use pxelab_reference::driver::deploy::{AGENT_PORT, DirImages, MappedImages, serve_agents};
@@ -42,6 +42,8 @@ The config file (TOML; unknown keys are errors, reported with their line):
   mode = \"reference\"          # or \"legacy\" (Deployment Server 6.x)
   max_attempts = 3            # failed attempts before a job fails for good
   image_dir = \"images\"        # relative to the config file's directory
+  job_store = \"lab.redb\"      # optional, relative to the config file's directory
+                              # (default <config name>.jobs.redb beside it)
 
   [[image]]                   # size and SHA-256 are computed at start
   name = \"xp-sp2\"
@@ -67,16 +69,27 @@ The config file (TOML; unknown keys are errors, reported with their line):
   kind = \"deploy-image\"       # PXE-delivered Bootworks connects; the [[job]] keys
   image = \"xp-sp2\"            # kind/image/os/script (no computer, no post_*)
 
-Every job is scheduled at start; one the server refuses (reference mode: a job the
-computer's pre-OS path cannot run) is an error with the reason. With
-[initial_deployment], an unknown computer whose PXE-delivered Bootworks connects
-is registered (named new-<mac digits>, given a random image-share credential;
-the agent credential its Bootworks presents becomes the computer's, so the
-AClient of the imaged OS, presenting the same one, finishes the job) and gets
-that job; without it, it is refused. The log (stdout) has one line per
-connection, session step and job change. With --until-done the server exits once
-every job has finished (with [initial_deployment], once there is at least one):
-status 0 if all succeeded, 1 if not. SIGINT stops it.
+Every job is scheduled (or resumed from the job store) at start; one the server
+refuses (reference mode: a job the computer's pre-OS path cannot run) is an error
+with the reason. With [initial_deployment], an unknown computer whose
+PXE-delivered Bootworks connects is registered (named new-<mac digits>, given a
+random image-share credential; the agent credential its Bootworks presents
+becomes the computer's, so the AClient of the imaged OS, presenting the same
+one, finishes the job) and gets that job; without it, it is refused. The log
+(stdout) has one line per connection, session step and job change.
+
+Job state is durable: every job change is committed to the job store (a redb
+file, see --job-store) before the server reports or acts on it, so after a crash
+(even kill -9) a finished job stays finished and a running one stays running. At
+start the configured jobs are matched with the stored ones by computer MAC, job
+kind (with its image, OS or script) and ordinal: a stored job resumes its id,
+state, failed attempts and history; a new one starts fresh; a stored job no
+longer in the config is reported with a warning and not offered. Delete the file
+to start every job afresh.
+
+With --until-done the server exits once every job has finished (with
+[initial_deployment], once there is at least one): status 0 if all succeeded, 1
+if not. SIGINT stops it.
 
 Example:
   pxelab deploy-server --config deploy.toml --listen 0.0.0.0:402")]
@@ -94,6 +107,12 @@ pub struct DeployServerArgs {
     /// and there is at least one).
     #[arg(long)]
     pub until_done: bool,
+
+    /// The job store, a redb file created if absent, where job state survives
+    /// restarts and crashes. Default: the config's `job_store`, or
+    /// <config name>.jobs.redb beside the config file. One server per file.
+    #[arg(long, value_name = "FILE")]
+    pub job_store: Option<PathBuf>,
 }
 
 /// `pxelab agent ...`.
@@ -190,6 +209,8 @@ struct DeployFile {
     #[serde(default = "default_attempts")]
     max_attempts: u32,
     image_dir: PathBuf,
+    #[serde(default)]
+    job_store: Option<PathBuf>,
     #[serde(default)]
     share_path: Option<String>,
     #[serde(default)]
@@ -335,9 +356,24 @@ fn hex_bytes<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
     Ok(out)
 }
 
-/// Builds the server core from the config file: images catalogued from disk,
-/// computers registered with their credentials, jobs scheduled.
-fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
+/// The job store of the config at `config` when neither `--job-store` nor the
+/// config's `job_store` names one: beside the config, named after it, so two
+/// configs in one directory never share a store.
+fn default_job_store(config: &Path) -> PathBuf {
+    let stem = config
+        .file_stem()
+        .map_or_else(|| "deploy".into(), |s| s.to_string_lossy().into_owned());
+    config
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("{stem}.jobs.redb"))
+}
+
+/// Builds the server core from the config file: the job store opened (at
+/// `job_store`, else the config's `job_store`, else [`default_job_store`]),
+/// images catalogued from disk, computers registered with their credentials,
+/// jobs scheduled or resumed from the store.
+fn load(path: &Path, job_store: Option<&Path>) -> anyhow::Result<(DeploymentServer, MappedImages)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: DeployFile =
@@ -358,11 +394,41 @@ fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
         )?),
         None => None,
     };
-    let mut core = DeploymentServer::new(DeployConfig {
-        mode,
-        max_attempts: file.max_attempts,
-        initial_deployment: initial_deployment.clone(),
-    });
+    let store_path = match (job_store, &file.job_store) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(p)) => base.join(p),
+        (None, None) => default_job_store(path),
+    };
+    let store = RedbJobStore::open(&store_path)
+        .with_context(|| format!("job store {}", store_path.display()))?;
+    let core = DeploymentServer::with_store(
+        DeployConfig {
+            mode,
+            max_attempts: file.max_attempts,
+            initial_deployment: initial_deployment.clone(),
+        },
+        Box::new(store),
+    )
+    .with_context(|| format!("job store {}", store_path.display()))?;
+    println!("job store {}", store_path.display());
+    let (mut core, images) = core
+        .load_config(Instant::ZERO, |core| {
+            configure(core, file, dir, initial_deployment)
+        })
+        .with_context(|| format!("in {}", path.display()))?;
+    while let Some(e) = core.poll_event() {
+        println!("{e}");
+    }
+    Ok((core, images))
+}
+
+/// Everything of the config but the server's settings, onto `core`.
+fn configure(
+    core: &mut DeploymentServer,
+    file: DeployFile,
+    dir: DirImages,
+    initial_deployment: Option<JobKind>,
+) -> anyhow::Result<MappedImages> {
     if let Some(share) = file.share_path {
         core.set_share_path(share);
     }
@@ -440,10 +506,7 @@ fn load(path: &Path) -> anyhow::Result<(DeploymentServer, MappedImages)> {
             )?;
         }
     }
-    while let Some(e) = core.poll_event() {
-        println!("{e}");
-    }
-    Ok((core, images))
+    Ok(images)
 }
 
 /// The Deployment Server as part of `pxelab serve --deploy`: loaded and bound
@@ -458,7 +521,7 @@ pub struct DeployPlane {
 impl DeployPlane {
     /// Loads `config` and binds TCP `addr`.
     pub fn prepare(config: &Path, addr: SocketAddr) -> anyhow::Result<DeployPlane> {
-        let (core, images) = load(config)?;
+        let (core, images) = load(config, None)?;
         let listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("--deploy: cannot listen on TCP {addr}"))?;
         listener.set_nonblocking(true)?;
@@ -522,7 +585,7 @@ pub fn deploy_server(args: DeployServerArgs) -> ExitCode {
 }
 
 fn deploy_server_inner(args: DeployServerArgs) -> anyhow::Result<ExitCode> {
-    let (core, images) = load(&args.config)?;
+    let (core, images) = load(&args.config, args.job_store.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -714,7 +777,7 @@ mod tests {
                 "image_dir = \"images\"\n[[image]]\nname = \"xp-sp2\"\nfile = \"xp.img\"\n{body}"
             ),
         )?;
-        load(&path).map(|(core, _)| core)
+        load(&path, None).map(|(core, _)| core)
     }
 
     #[test]

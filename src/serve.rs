@@ -86,7 +86,9 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 
     /// Also run the Deployment Server over TCP on the interface's address, with
-    /// this deployment config (the format of `pxelab deploy-server --help`).
+    /// this deployment config (the format of `pxelab deploy-server --help`). Its
+    /// job state is kept in the config's `job_store`, default <config
+    /// name>.jobs.redb beside it.
     #[arg(long, value_name = "FILE")]
     pub deploy: Option<PathBuf>,
 

@@ -109,6 +109,23 @@ fn serve_help_lists_every_flag_with_its_default() {
 }
 
 #[test]
+fn deploy_server_help_says_where_job_state_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pxelab(&["deploy-server", "--help"], dir.path());
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "--job-store <FILE>",
+        "job_store = ",
+        "<config name>.jobs.redb",
+        "kill -9",
+        "not offered",
+    ] {
+        assert!(out.contains(needle), "help lacks {needle}:\n{out}");
+    }
+}
+
+#[test]
 fn full_mode_without_range_says_range_is_required() {
     let dir = tempfile::tempdir().unwrap();
     let o = serve(dir.path(), "lo", ".", &[]);

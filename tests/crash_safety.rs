@@ -199,6 +199,35 @@ mod jobs {
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
 
+    /// A config with computer wks-42 (the credential [`Agent::check_in`]
+    /// presents) and one run-script job for it.
+    fn write_config(dir: &Path, max_attempts: u32) -> std::path::PathBuf {
+        let config = dir.join("deploy.toml");
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "mode = \"reference\"\nmax_attempts = {max_attempts}\nimage_dir = \"images\"\n\n\
+                 [[computer]]\nname = \"wks-42\"\nmac = \"02:00:00:00:00:42\"\npre_os = \"partition\"\n\
+                 agent_credential = \"{}\"\nshare_credential = \"{}\"\n\n\
+                 [[job]]\ncomputer = \"wks-42\"\nkind = \"run-script\"\nscript = \"inventory\"\n",
+                "42".repeat(32),
+                "06".repeat(32)
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    fn status(job_id: u64, state: JobState) -> AgentMessage {
+        AgentMessage::JobStatus(JobStatus {
+            job_id,
+            state,
+            progress_bytes: 0,
+            detail: String::new(),
+        })
+    }
+
     fn start(config: &Path) -> (KillOnDrop, Log) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
             .args(["deploy-server", "--listen", "127.0.0.1:0", "--config"])
@@ -282,28 +311,13 @@ mod jobs {
     /// A job the agent reported finished is not offered again after `kill -9`
     /// and a restart.
     ///
-    /// Ignored: the Deployment Server keeps jobs in memory only and reloads them
-    /// from its config at start, so after a crash a finished job is scheduled
-    /// again (run with `--ignored` to see it fail). It becomes a regular test when
-    /// job state is made durable.
+    /// The server is killed as soon as its log says the job succeeded: the log
+    /// line comes after the commit to the job store, so whatever the log shows
+    /// survives.
     #[test]
-    #[ignore = "the Deployment Server does not persist job state yet (issue 9)"]
     fn a_finished_job_stays_finished_across_kill_9() {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("deploy.toml");
-        std::fs::create_dir(dir.path().join("images")).unwrap();
-        std::fs::write(
-            &config,
-            format!(
-                "mode = \"reference\"\nimage_dir = \"images\"\n\n[[computer]]\nname = \"wks-42\"\n\
-                 mac = \"02:00:00:00:00:42\"\npre_os = \"partition\"\n\
-                 agent_credential = \"{}\"\nshare_credential = \"{}\"\n\n\
-                 [[job]]\ncomputer = \"wks-42\"\nkind = \"run-script\"\nscript = \"inventory\"\n",
-                "42".repeat(32),
-                "06".repeat(32)
-            ),
-        )
-        .unwrap();
+        let config = write_config(dir.path(), 3);
         let (mut server, log) = start(&config);
         let addr1 = addr(&log);
         let (mut a, offer) = Agent::check_in(&addr1);
@@ -311,12 +325,7 @@ mod jobs {
             panic!("no job offered: {offer:?}");
         };
         for state in [JobState::Running, JobState::Succeeded] {
-            a.send(AgentMessage::JobStatus(JobStatus {
-                job_id: offer.job_id,
-                state,
-                progress_bytes: 0,
-                detail: String::new(),
-            }));
+            a.send(status(offer.job_id, state));
         }
         assert!(
             log.wait_for("succeeded", Duration::from_secs(30)).is_some(),
@@ -333,6 +342,58 @@ mod jobs {
             "job {} was acknowledged as succeeded before kill -9 and is offered again \
              after the restart: {answer:?}",
             offer.job_id
+        );
+    }
+
+    /// A job the server acknowledged as running stays running after `kill -9`
+    /// and a restart: offered again under the same id, and the agent's next
+    /// `Running` is met as a running job whose session was lost (a failed
+    /// attempt counted against the bound, then started again), not as a fresh
+    /// job starting for the first time.
+    #[test]
+    fn a_running_job_stays_running_across_kill_9() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), 2);
+        let (mut server, log) = start(&config);
+        let (mut a, offer) = Agent::check_in(&addr(&log));
+        let AgentMessage::JobOffer(offer) = offer else {
+            panic!("no job offered: {offer:?}");
+        };
+        a.send(status(offer.job_id, JobState::Running));
+        let started = format!("started job {}", offer.job_id);
+        assert!(
+            log.wait_for(&started, Duration::from_secs(30)).is_some(),
+            "the server never recorded the job as running: {}",
+            log.text()
+        );
+        server.kill_9();
+        drop(a);
+
+        let (_server, log) = start(&config);
+        let (mut a, answer) = Agent::check_in(&addr(&log));
+        let AgentMessage::JobOffer(again) = answer else {
+            panic!("the running job is not offered after the restart: {answer:?}");
+        };
+        assert_eq!(again.job_id, offer.job_id, "the job changed its id");
+        a.send(status(offer.job_id, JobState::Running));
+        let lost = format!("job {} attempt 1 of 2 failed", offer.job_id);
+        assert!(
+            log.wait_for(&lost, Duration::from_secs(30)).is_some(),
+            "job {} was acknowledged as running before kill -9 but started afresh after \
+             the restart (no lost attempt counted): {}",
+            offer.job_id,
+            log.text()
+        );
+        assert!(
+            log.wait_for(&started, Duration::from_secs(30)).is_some(),
+            "{}",
+            log.text()
+        );
+        a.send(status(offer.job_id, JobState::Succeeded));
+        assert!(
+            log.wait_for("succeeded", Duration::from_secs(30)).is_some(),
+            "{}",
+            log.text()
         );
     }
 }

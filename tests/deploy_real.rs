@@ -384,9 +384,16 @@ image = "xp-sp2"
 /// Runs `pxelab deploy-server --config CONFIG` until it says where it listens or
 /// exits; returns what it printed (stdout and stderr) and whether it started.
 fn start_and_stop(config: &Path) -> (bool, String) {
+    start_and_stop_with(config, &[])
+}
+
+/// [`start_and_stop`] with `extra` flags.
+fn start_and_stop_with(config: &Path, extra: &[&str]) -> (bool, String) {
     let mut server = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_pxelab"))
-            .args(["deploy-server", "--listen", "127.0.0.1:0", "--config"])
+            .args(["deploy-server", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--config")
             .arg(config)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -501,6 +508,51 @@ os = "xp"
     let (started, out) = start_and_stop(&config);
     assert!(!started);
     assert!(out.contains("not a plain file name"), "{out}");
+}
+
+#[test]
+fn a_job_store_that_cannot_be_used_is_an_error_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    let config = dir.path().join("lab.toml");
+    std::fs::write(&config, "image_dir = \"images\"\n").unwrap();
+
+    // The default store is beside the config, named after it.
+    let (started, out) = start_and_stop(&config);
+    assert!(started, "{out}");
+    let default = dir.path().join("lab.jobs.redb");
+    assert!(default.is_file(), "{out}");
+    assert!(
+        out.contains(&format!("job store {}", default.display())),
+        "{out}"
+    );
+
+    // A file that is not a job store, by the default path and by --job-store.
+    let garbage = dir.path().join("garbage.redb");
+    for path in [&default, &garbage] {
+        std::fs::write(path, "mode = \"reference\"\n".repeat(100)).unwrap();
+    }
+    for (path, extra) in [
+        (&default, vec![]),
+        (&garbage, vec!["--job-store", garbage.to_str().unwrap()]),
+    ] {
+        let (started, out) = start_and_stop_with(&config, &extra);
+        assert!(!started, "{out}");
+        assert!(
+            out.contains("pxelab deploy-server: error: job store")
+                && out.contains(&path.display().to_string())
+                && !out.contains("panicked"),
+            "{out}"
+        );
+    }
+
+    // Two servers on one store: the second is refused, with advice.
+    let fresh = dir.path().join("fresh.redb");
+    let flag = ["--job-store", fresh.to_str().unwrap()];
+    let (_first, _lines, _log, _addr) = start_server(&config, &flag);
+    let (started, out) = start_and_stop_with(&config, &flag);
+    assert!(!started, "{out}");
+    assert!(out.contains("open in another process"), "{out}");
 }
 
 #[test]

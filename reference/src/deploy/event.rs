@@ -5,7 +5,7 @@ use std::fmt;
 use crate::{Instant, Mac};
 
 use super::computer::{ComputerId, IdentityWarning};
-use super::job::{JobId, JobKind};
+use super::job::{JobId, JobKind, JobState};
 use super::server::ScheduleRefused;
 
 /// One decision of the Deployment Server.
@@ -85,6 +85,40 @@ pub enum DeployEventKind {
         /// Why.
         reason: String,
     },
+    /// A configured job the job store knew from an earlier run was taken
+    /// back as it was stored, instead of starting afresh.
+    Resumed {
+        /// The job (its stored id).
+        job: JobId,
+        /// For whom.
+        computer: ComputerId,
+        /// What it does.
+        kind: JobKind,
+        /// Its stored state.
+        state: JobState,
+        /// Its stored count of failed attempts.
+        failed_attempts: u32,
+    },
+    /// A job the job store holds from an earlier run is no longer configured:
+    /// it stays in the store and is not offered (a warning).
+    NotConfigured {
+        /// Its stored id.
+        job: JobId,
+        /// The MAC of the computer it was for.
+        mac: Mac,
+        /// What it does.
+        kind: JobKind,
+        /// Its stored state.
+        state: JobState,
+    },
+    /// A change of a job could not be made durable, so it was not made: the
+    /// job keeps its state and nothing was acknowledged.
+    NotRecorded {
+        /// The job.
+        job: JobId,
+        /// What the job store said.
+        error: String,
+    },
 }
 
 impl fmt::Display for DeployEvent {
@@ -120,6 +154,33 @@ impl fmt::Display for DeployEvent {
             },
             DeployEventKind::Succeeded { job } => write!(f, "{job} succeeded"),
             DeployEventKind::Failed { job, reason } => write!(f, "{job} failed: {reason}"),
+            DeployEventKind::Resumed {
+                job,
+                computer,
+                kind,
+                state,
+                failed_attempts,
+            } => write!(
+                f,
+                "resumed {job} for {computer}: {kind}, {state} \
+                 ({failed_attempts} failed attempts), from the job store"
+            ),
+            DeployEventKind::NotConfigured {
+                job,
+                mac,
+                kind,
+                state,
+            } => write!(
+                f,
+                "warning: {job} ({kind} for {mac}, {state}) is in the job store but not \
+                 in the config: kept, and not offered unless scheduled again (a machine \
+                 registered by initial deployment gets it back if it PXE-boots again)"
+            ),
+            DeployEventKind::NotRecorded { job, error } => write!(
+                f,
+                "error: {job}: change not recorded in the job store, so not made and not \
+                 acknowledged: {error}"
+            ),
         }
     }
 }

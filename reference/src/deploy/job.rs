@@ -21,6 +21,16 @@ use std::fmt;
 use crate::Instant;
 
 use super::computer::ComputerId;
+use super::store::{JobChange, JobKey, StoredJob};
+
+/// A job's changeable fields at one moment (see [`Job::checkpoint`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Checkpoint {
+    state: JobState,
+    history_len: usize,
+    failed_attempts: u32,
+    pre_os_done: bool,
+}
 
 /// A job's number, assigned in scheduling order from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,7 +43,7 @@ impl fmt::Display for JobId {
 }
 
 /// What a job does.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum JobKind {
     /// Write a stored image to the disk (pre-OS).
     DeployImage {
@@ -175,6 +185,19 @@ pub enum JobError {
         /// What to do instead.
         why: &'static str,
     },
+    /// The change could not be made durable in the job store, so it was not
+    /// made at all (see `DeploymentServer`, "Durable job state").
+    #[error(
+        "{job}: the change was not recorded, so it was not made (the job stays {state}): {error}"
+    )]
+    NotRecorded {
+        /// The job.
+        job: JobId,
+        /// Its state, unchanged.
+        state: &'static str,
+        /// What the store said.
+        error: String,
+    },
 }
 
 /// One job for one computer.
@@ -213,6 +236,63 @@ impl Job {
             failed_attempts: 0,
             pre_os_done: false,
         }
+    }
+
+    /// The job as the store gave it back after a restart, for `computer` (the
+    /// registry number it has in this run).
+    pub(crate) fn from_stored(stored: StoredJob, computer: ComputerId) -> Self {
+        Job {
+            id: stored.id,
+            computer,
+            kind: stored.key.kind,
+            state: stored.state,
+            history: stored.history,
+            failed_attempts: stored.failed_attempts,
+            pre_os_done: stored.pre_os_done,
+        }
+    }
+
+    /// What the job looks like from `history_from` on, as a change for the
+    /// store.
+    pub(crate) fn change(&self, key: JobKey, history_from: usize) -> JobChange {
+        let from = history_from.min(self.history.len());
+        JobChange {
+            id: self.id,
+            key,
+            state: self.state.clone(),
+            failed_attempts: self.failed_attempts,
+            pre_os_done: self.pre_os_done,
+            history_from: u32::try_from(from).unwrap_or(u32::MAX),
+            history: self.history[from..].to_vec(),
+        }
+    }
+
+    /// What can be undone if the store refuses a change: the fields that
+    /// change, and how long the history was (it is only appended to).
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            state: self.state.clone(),
+            history_len: self.history.len(),
+            failed_attempts: self.failed_attempts,
+            pre_os_done: self.pre_os_done,
+        }
+    }
+
+    /// Puts the job back where `checkpoint` found it.
+    pub(crate) fn restore(&mut self, checkpoint: Checkpoint) {
+        self.state = checkpoint.state;
+        self.history.truncate(checkpoint.history_len);
+        self.failed_attempts = checkpoint.failed_attempts;
+        self.pre_os_done = checkpoint.pre_os_done;
+    }
+
+    /// Adds a note to the history without a change of state (a restart).
+    pub(crate) fn note(&mut self, now: Instant, note: String) {
+        self.history.push(HistoryEntry {
+            at: now,
+            state: self.state.clone(),
+            note,
+        });
     }
 
     /// Its current state.

@@ -15,6 +15,7 @@
 //! - [`server`]: [`DeploymentServer`], the rules between them.
 //! - [`event`]: what the server reports.
 //! - [`session`]: one agent connection, the agent conversation over the core.
+//! - [`store`]: where job state is made durable (memory, or a redb file).
 
 pub mod computer;
 pub mod credential;
@@ -23,6 +24,7 @@ pub mod image;
 pub mod job;
 pub mod server;
 pub mod session;
+pub mod store;
 
 pub use computer::{
     Computer, ComputerId, Computers, Identification, IdentityWarning, PreOsPath, SmbiosUuid,
@@ -39,4 +41,7 @@ pub use server::{
 pub use session::{
     AgentSession, CloseReason, IDLE_TIMEOUT, ImageSource, MemoryImages, SessionEvent,
     SessionEventKind,
+};
+pub use store::{
+    JobChange, JobKey, JobStore, JobStoreError, MemoryJobStore, RedbJobStore, StoredJob,
 };

@@ -20,6 +20,53 @@
 //! scheduled, so AClient arms the boot flag again at the next Windows boot,
 //! forever. That unbounded re-arming is the "Groundhog Day" loop; it is kept on
 //! purpose so a scenario can show the loop and the fix side by side.
+//!
+//! # Durable job state
+//!
+//! Every job lives in a [`JobStore`] as well as in memory (a [`MemoryJobStore`]
+//! unless the server is built [`with_store`](DeploymentServer::with_store)). The
+//! rule: **a change of a job is committed to the store inside the call that
+//! makes it, before the call returns**, and only then reported. So it is durable
+//! before anything can depend on it:
+//!
+//! - before its [`DeployEvent`] (the log line "job 3 succeeded") is queued;
+//! - before the agent session answers the report that caused it, logs it, or
+//!   reads the agent's next message. A `JobStatus` has no positive answer in
+//!   version 1 of the agent protocol; what an agent can observe of a change is
+//!   what comes after it: an `Error` refusing a later report, the `NoJob` or
+//!   next `JobOffer` at its next check-in, the `ImageChunk`s served only to a
+//!   running job. All of that comes after the commit.
+//! - A new job is committed when it is scheduled, with its id, so the id a
+//!   `JobOffer` carries always names the same job after a restart. Offering
+//!   changes nothing (the offer reads the job), so it needs no commit.
+//!
+//! If the store fails, the change is undone in memory, its events are dropped,
+//! a [`DeployEventKind::NotRecorded`] event says what was lost, and the call
+//! returns [`JobError::NotRecorded`] (or [`ScheduleRefused::NotRecorded`]): the
+//! agent session answers with an `Error`, never with what was not recorded.
+//!
+//! # Restarts
+//!
+//! A job is identified across restarts by its [`JobKey`] (computer MAC, kind,
+//! ordinal; see there why). [`load_config`](DeploymentServer::load_config)
+//! merges the stored jobs with the configured ones:
+//!
+//! - a configured job the store knows resumes its stored id, state, failed
+//!   attempts and history ([`DeployEventKind::Resumed`]); an unfinished one
+//!   gets a history note that the server restarted;
+//! - a configured job the store does not know starts fresh, with an id after
+//!   every stored one (ids are never reused);
+//! - a stored job no longer configured is reported
+//!   ([`DeployEventKind::NotConfigured`]), kept in the store, and not offered.
+//!   If it is scheduled again later (an initial-deployment machine that
+//!   PXE-boots again, with the same MAC), it resumes.
+//!
+//! A job running or armed at the crash stays so: the agent's next report meets
+//! the existing rules for a pre-OS attempt that ended without a report (a
+//! `Running` from a session that did not start the job, an `Armed` for a job
+//! already armed or running: each counts a failed attempt, see
+//! [`arm`](DeploymentServer::arm) and `AgentSession`), and the failed-attempt
+//! count is stored, so the retry bound holds across crashes too.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -34,6 +81,7 @@ use super::credential::{Credential, CredentialKind};
 use super::event::{DeployEvent, DeployEventKind};
 use super::image::{Image, ImageExists, ImageStore};
 use super::job::{Job, JobError, JobId, JobKind, JobState};
+use super::store::{JobChange, JobKey, JobStore, JobStoreError, MemoryJobStore, StoredJob};
 
 /// Which Deployment Server this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,6 +167,10 @@ pub enum ScheduleRefused {
     /// A capture to a name the store already holds.
     #[error("{0}")]
     ImageExists(#[from] ImageExists),
+    /// The job could not be recorded in the job store, so it was not
+    /// scheduled.
+    #[error("the job could not be recorded in the job store, so it was not scheduled: {0}")]
+    NotRecorded(String),
 }
 
 impl ScheduleRefused {
@@ -175,12 +227,25 @@ pub struct InitialDeployment {
 }
 
 /// The Deployment Server.
-#[derive(Debug, Clone)]
 pub struct DeploymentServer {
     config: DeployConfig,
     computers: Computers,
     images: ImageStore,
+    /// Every job, in id order (which is scheduling order).
     jobs: Vec<Job>,
+    /// Each job's key in the store.
+    keys: BTreeMap<JobId, JobKey>,
+    /// How many jobs of each (computer MAC, kind) this run has: the next
+    /// ordinal of that pair.
+    ordinals: BTreeMap<(Mac, JobKind), u32>,
+    /// Where jobs are made durable (see "Durable job state").
+    store: Box<dyn JobStore>,
+    /// Stored jobs not scheduled (again) in this run, by key.
+    unclaimed: BTreeMap<JobKey, StoredJob>,
+    /// The id the next new job gets: past every stored one.
+    next_id: u32,
+    /// Changes held back while the config is loaded (see `load_config`).
+    held: Option<Vec<JobChange>>,
     events: VecDeque<DeployEvent>,
     /// Where agents map the image share (see [`DeploymentServer::share_path`]).
     share_path: String,
@@ -198,8 +263,20 @@ pub struct DeploymentServer {
 /// share was `eXpress` on the server.
 pub const DEFAULT_SHARE_PATH: &str = r"\\deployment-server\eXpress";
 
+impl fmt::Debug for DeploymentServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentServer")
+            .field("config", &self.config)
+            .field("computers", &self.computers)
+            .field("jobs", &self.jobs)
+            .field("unclaimed", &self.unclaimed.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl DeploymentServer {
-    /// A server with no computers, jobs or images.
+    /// A server with no computers, jobs or images, keeping its jobs in memory
+    /// only (a [`MemoryJobStore`]).
     pub fn new(config: DeployConfig) -> Self {
         let trust_uuid = matches!(config.mode, ServerMode::Legacy { trust_uuid: true });
         DeploymentServer {
@@ -207,11 +284,83 @@ impl DeploymentServer {
             computers: Computers::new(trust_uuid),
             images: ImageStore::new(),
             jobs: Vec::new(),
+            keys: BTreeMap::new(),
+            ordinals: BTreeMap::new(),
+            store: Box::new(MemoryJobStore::new()),
+            unclaimed: BTreeMap::new(),
+            next_id: 1,
+            held: None,
             events: VecDeque::new(),
             share_path: DEFAULT_SHARE_PATH.to_string(),
             share_secrets: BTreeMap::new(),
             post_configs: BTreeMap::new(),
         }
+    }
+
+    /// A server whose jobs live in `store`, which may hold jobs from an earlier
+    /// run: they are resumed as they are scheduled again (see "Restarts").
+    pub fn with_store(
+        config: DeployConfig,
+        store: Box<dyn JobStore>,
+    ) -> Result<Self, JobStoreError> {
+        let stored = store.load()?;
+        let mut server = DeploymentServer::new(config);
+        server.store = store;
+        for job in stored {
+            server.next_id = server.next_id.max(job.id.0.saturating_add(1));
+            if let Some(twin) = server.unclaimed.insert(job.key.clone(), job) {
+                // Two stored jobs with one key: the store was not written by
+                // this server (it gives each key one job).
+                return Err(JobStoreError::Corrupt {
+                    id: twin.id.0,
+                    why: "another stored job has the same computer, kind and ordinal".into(),
+                });
+            }
+        }
+        Ok(server)
+    }
+
+    /// The store, handed over (the server is done): a test plays a crash by
+    /// building the next server on it.
+    pub fn into_store(self) -> Box<dyn JobStore> {
+        self.store
+    }
+
+    /// Registers computers and schedules the configured jobs: runs `load`,
+    /// which does that on this server, with every job change held back, then
+    /// commits them to the store as one batch (one fsync for the whole config)
+    /// and reports each stored job `load` did not schedule again
+    /// ([`DeployEventKind::NotConfigured`]).
+    ///
+    /// Holding changes back is safe only because no agent is served yet. If
+    /// `load` fails nothing is committed; if the batch fails the server is
+    /// dropped and the error returned: either way nothing that was not recorded
+    /// is ever acted on.
+    pub fn load_config<T, E: From<JobStoreError>>(
+        mut self,
+        now: Instant,
+        load: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<(Self, T), E> {
+        self.held = Some(Vec::new());
+        let out = load(&mut self)?;
+        let held = self.held.take().unwrap_or_default();
+        if !held.is_empty() {
+            self.store.apply(&held)?;
+        }
+        let mut left: Vec<StoredJob> = self.unclaimed.values().cloned().collect();
+        left.sort_by_key(|j| j.id);
+        for job in left {
+            self.event(
+                now,
+                DeployEventKind::NotConfigured {
+                    job: job.id,
+                    mac: job.key.mac,
+                    kind: job.key.kind,
+                    state: job.state,
+                },
+            );
+        }
+        Ok((self, out))
     }
 
     /// The path agents map to read images (the job offer's `share.path`).
@@ -270,11 +419,12 @@ impl DeploymentServer {
 
     /// Job `id`.
     pub fn job(&self, id: JobId) -> Option<&Job> {
-        let index = usize::try_from(id.0).ok()?.checked_sub(1)?;
+        let index = self.jobs.binary_search_by_key(&id, |j| j.id).ok()?;
         self.jobs.get(index)
     }
 
-    /// Every job, in scheduling order.
+    /// Every job scheduled in this run (configured, or resumed from the store),
+    /// in id order: the order they were first scheduled in.
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
     }
@@ -361,7 +511,14 @@ impl DeploymentServer {
         } else {
             self.check(computer, &kind)
         };
-        if let Err(reason) = verdict {
+        let key = self.key_for(computer, &kind);
+        // A finished job needs nothing of the computer any more: it resumes
+        // even if the computer could not run it now.
+        let finished = self
+            .unclaimed
+            .get(&key)
+            .is_some_and(|j| j.state.is_terminal());
+        if let (Err(reason), false) = (verdict, finished) {
             self.event(
                 now,
                 DeployEventKind::Refused {
@@ -372,14 +529,42 @@ impl DeploymentServer {
             );
             return Err(reason);
         }
-        let id = JobId(u32::try_from(self.jobs.len() + 1).unwrap_or(u32::MAX));
-        self.jobs.push(Job::new(
-            now,
-            id,
-            computer,
-            kind.clone(),
-            format!("scheduled {kind}"),
-        ));
+        let recorded = match self.unclaimed.remove(&key) {
+            Some(stored) => self.resume(now, computer, key, stored),
+            None => self.schedule_new(now, computer, key),
+        };
+        match recorded {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                let reason = ScheduleRefused::NotRecorded(e.to_string());
+                self.event(
+                    now,
+                    DeployEventKind::Refused {
+                        computer,
+                        kind,
+                        reason: reason.clone(),
+                    },
+                );
+                Err(reason)
+            }
+        }
+    }
+
+    /// A job never scheduled before: the next id, committed before it exists.
+    fn schedule_new(
+        &mut self,
+        now: Instant,
+        computer: ComputerId,
+        key: JobKey,
+    ) -> Result<JobId, JobStoreError> {
+        let kind = key.kind.clone();
+        let id = JobId(self.next_id);
+        let job = Job::new(now, id, computer, kind.clone(), format!("scheduled {kind}"));
+        self.persist(vec![job.change(key.clone(), 0)])?;
+        self.next_id = self.next_id.saturating_add(1);
+        // Ids only grow, so pushing keeps `jobs` in id order.
+        self.jobs.push(job);
+        self.claim(id, key);
         self.event(
             now,
             DeployEventKind::Scheduled {
@@ -389,6 +574,137 @@ impl DeploymentServer {
             },
         );
         Ok(id)
+    }
+
+    /// The key `kind` for `computer` gets: the next ordinal among the
+    /// computer's jobs of that kind in this run. A legacy job for a computer
+    /// that does not exist (it will never run) is keyed under the all-zero MAC.
+    fn key_for(&self, computer: ComputerId, kind: &JobKind) -> JobKey {
+        let mac = self.computers.get(computer).map_or(Mac([0; 6]), |c| c.mac);
+        let ordinal = self
+            .ordinals
+            .get(&(mac, kind.clone()))
+            .copied()
+            .unwrap_or(0);
+        JobKey {
+            mac,
+            kind: kind.clone(),
+            ordinal,
+        }
+    }
+
+    /// Records that job `id` of this run has `key`.
+    fn claim(&mut self, id: JobId, key: JobKey) {
+        let next = self
+            .ordinals
+            .entry((key.mac, key.kind.clone()))
+            .or_insert(0);
+        *next = (*next).max(key.ordinal.saturating_add(1));
+        self.keys.insert(id, key);
+    }
+
+    /// Takes `stored` back as `computer`'s job, with its id, state and history.
+    fn resume(
+        &mut self,
+        now: Instant,
+        computer: ComputerId,
+        key: JobKey,
+        stored: StoredJob,
+    ) -> Result<JobId, JobStoreError> {
+        let id = stored.id;
+        let history_from = stored.history.len();
+        let mut job = Job::from_stored(stored.clone(), computer);
+        if !job.state().is_terminal() {
+            job.note(
+                now,
+                format!(
+                    "resumed {} from the job store after a restart of the Deployment Server \
+                     (times before this are since the previous start)",
+                    job.state()
+                ),
+            );
+            if let Err(e) = self.persist(vec![job.change(key.clone(), history_from)]) {
+                self.unclaimed.insert(key, stored);
+                return Err(e);
+            }
+        }
+        let state = job.state().clone();
+        let failed_attempts = job.failed_attempts();
+        let kind = job.kind.clone();
+        let at = self.jobs.partition_point(|j| j.id < id);
+        self.jobs.insert(at, job);
+        self.claim(id, key);
+        self.event(
+            now,
+            DeployEventKind::Resumed {
+                job: id,
+                computer,
+                kind,
+                state,
+                failed_attempts,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Commits `changes` (or holds them back while the config is loaded).
+    fn persist(&mut self, changes: Vec<JobChange>) -> Result<(), JobStoreError> {
+        match &mut self.held {
+            Some(held) => {
+                held.extend(changes);
+                Ok(())
+            }
+            None => self.store.apply(&changes),
+        }
+    }
+
+    /// Runs `change` on the server and commits what it did to `job`. If the
+    /// store fails, the job is put back as it was, the events `change` queued
+    /// are dropped, and a [`DeployEventKind::NotRecorded`] event and
+    /// [`JobError::NotRecorded`] say so. What `change` did before an error of
+    /// its own is committed too (memory and store never disagree).
+    fn committed<T>(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        change: impl FnOnce(&mut Self) -> Result<T, JobError>,
+    ) -> Result<T, JobError> {
+        let index = self
+            .jobs
+            .binary_search_by_key(&job, |j| j.id)
+            .map_err(|_| JobError::UnknownJob(job))?;
+        let before = self.jobs[index].checkpoint();
+        let history_from = self.jobs[index].history().len();
+        let events = self.events.len();
+        let result = change(self);
+        let j = &self.jobs[index];
+        if j.history().len() == history_from {
+            // Nothing changed (a refused report): nothing to commit.
+            return result;
+        }
+        let key = self.keys.get(&job).cloned().unwrap_or_else(|| JobKey {
+            mac: Mac([0; 6]),
+            kind: j.kind.clone(),
+            ordinal: 0,
+        });
+        let record = j.change(key, history_from);
+        match self.persist(vec![record]) {
+            Ok(()) => result,
+            Err(e) => {
+                self.jobs[index].restore(before);
+                self.events.truncate(events);
+                let state = self.jobs[index].state().name();
+                let error = e.to_string();
+                self.event(
+                    now,
+                    DeployEventKind::NotRecorded {
+                        job,
+                        error: error.clone(),
+                    },
+                );
+                Err(JobError::NotRecorded { job, state, error })
+            }
+        }
     }
 
     /// The scheduling check of the reference stance.
@@ -440,6 +756,10 @@ impl DeploymentServer {
     /// attempt, so in reference mode a Bootworks that dies silently still cannot
     /// keep a machine looping. Returns the job's state afterwards.
     pub fn arm(&mut self, now: Instant, job: JobId) -> Result<JobState, JobError> {
+        self.committed(now, job, |s| s.arm_uncommitted(now, job))
+    }
+
+    fn arm_uncommitted(&mut self, now: Instant, job: JobId) -> Result<JobState, JobError> {
         let missed = match self.job_mut(job)?.state() {
             JobState::Armed => Some("the pre-OS boot ended without a report from Bootworks"),
             JobState::Running => {
@@ -468,6 +788,10 @@ impl DeploymentServer {
     /// An agent started `job` (Bootworks connected for a pre-OS job, AClient for
     /// the others).
     pub fn start(&mut self, now: Instant, job: JobId) -> Result<(), JobError> {
+        self.committed(now, job, |s| s.start_uncommitted(now, job))
+    }
+
+    fn start_uncommitted(&mut self, now: Instant, job: JobId) -> Result<(), JobError> {
         self.job_mut(job)?
             .transition(now, JobState::Running, "agent started the job".into())?;
         self.event(now, DeployEventKind::Started { job });
@@ -477,6 +801,15 @@ impl DeploymentServer {
     /// What the running job's agent says. A failure is an attempt that failed
     /// (see [`fail`](Self::fail)). Returns the job's state afterwards.
     pub fn report_status(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        report: JobReport,
+    ) -> Result<JobState, JobError> {
+        self.committed(now, job, |s| s.report_uncommitted(now, job, report))
+    }
+
+    fn report_uncommitted(
         &mut self,
         now: Instant,
         job: JobId,
@@ -500,7 +833,7 @@ impl DeploymentServer {
                 self.event(now, DeployEventKind::Succeeded { job });
                 Ok(JobState::Succeeded)
             }
-            JobReport::Failed { reason } => self.fail(now, job, reason),
+            JobReport::Failed { reason } => self.attempt_failed(now, job, reason),
         }
     }
 
@@ -515,16 +848,18 @@ impl DeploymentServer {
         job: JobId,
         note: String,
     ) -> Result<JobState, JobError> {
-        let j = self.job_mut(job)?;
-        if *j.state() != JobState::Running {
-            return Err(j.refusal(
-                &JobState::Running,
-                "only a running job's pre-OS step can finish; start it first",
-            ));
-        }
-        j.transition(now, JobState::Running, note)?;
-        j.set_pre_os_done(true);
-        Ok(JobState::Running)
+        self.committed(now, job, |s| {
+            let j = s.job_mut(job)?;
+            if *j.state() != JobState::Running {
+                return Err(j.refusal(
+                    &JobState::Running,
+                    "only a running job's pre-OS step can finish; start it first",
+                ));
+            }
+            j.transition(now, JobState::Running, note)?;
+            j.set_pre_os_done(true);
+            Ok(JobState::Running)
+        })
     }
 
     /// An attempt at `job` failed (reported by the agent, or noticed by whoever
@@ -533,7 +868,7 @@ impl DeploymentServer {
     /// again. Legacy: it is always scheduled again (the loop). Returns the job's
     /// state afterwards.
     pub fn fail(&mut self, now: Instant, job: JobId, reason: String) -> Result<JobState, JobError> {
-        self.attempt_failed(now, job, reason)
+        self.committed(now, job, |s| s.attempt_failed(now, job, reason))
     }
 
     fn attempt_failed(
@@ -632,9 +967,9 @@ impl DeploymentServer {
     }
 
     fn job_mut(&mut self, id: JobId) -> Result<&mut Job, JobError> {
-        usize::try_from(id.0)
+        self.jobs
+            .binary_search_by_key(&id, |j| j.id)
             .ok()
-            .and_then(|n| n.checked_sub(1))
             .and_then(|i| self.jobs.get_mut(i))
             .ok_or(JobError::UnknownJob(id))
     }

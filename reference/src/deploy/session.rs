@@ -36,6 +36,12 @@
 //! 4. `ImageRequest`: an `ImageChunk` read from the [`ImageSource`].
 //! 5. `Bye`: the session closes.
 //!
+//! A status report is durable before anything follows it: the core commits
+//! each job change to its job store before the call returns, so before this
+//! session logs the report, answers it, or reads the agent's next message (see
+//! [`DeploymentServer`], "Durable job state"). A report the store could not
+//! record is answered with `Error{Internal}` and changes nothing.
+//!
 //! Anything but `Hello` (or `Bye`) before `Welcome` is answered with
 //! `Error{UnexpectedMessage}` and the session closes: an agent that does not
 //! introduce itself gets nothing from the server.
@@ -729,6 +735,11 @@ impl AgentSession {
             }
             Err(e @ JobError::UnknownJob(_)) => {
                 self.send_error(now, ErrorCode::UnknownJob, e.to_string());
+            }
+            // The store failed: the change was undone and is not acknowledged.
+            // The agent is told so, not left to think it was recorded.
+            Err(e @ JobError::NotRecorded { .. }) => {
+                self.send_error(now, ErrorCode::Internal, e.to_string());
             }
             Err(e) => self.send_error(now, ErrorCode::UnexpectedMessage, e.to_string()),
         }

@@ -14,6 +14,13 @@
 //! ([`crate::wire::agent::MAX_CHUNK_LEN`]) per request: the price of the simple
 //! design, fine for a lab.
 //!
+//! A job change is committed to the core's job store (an fsync for a
+//! [`RedbJobStore`](crate::deploy::RedbJobStore)) under that lock, inside the
+//! call that makes it, so the log line a session prints after it, and anything
+//! it sends, comes after the commit. Other sessions wait those few milliseconds:
+//! changes are rare (a handful per job, Bootworks' progress note every 20 s),
+//! and image chunks, the bulk of the traffic, change nothing.
+//!
 //! Each session's idle timeout is driven from its `poll_timeout`, so a silent
 //! agent is closed by the session's own rule.
 //!
