@@ -39,13 +39,6 @@ pub enum Delivery {
     InjectArp,
 }
 
-/// Most datagrams in one segmentation-offload send (the kernel's
-/// `UDP_MAX_SEGMENTS` is 64 on older kernels, 128 on newer).
-const MAX_SEGMENTS: usize = 64;
-
-/// Most payload bytes in one segmentation-offload send: one UDP datagram's worth.
-const MAX_SEGMENTED_BYTES: usize = 65_507;
-
 /// The receive buffer every endpoint asks for.
 ///
 /// The kernel default (about 208 KiB, which holds only ~100 full-size datagrams
@@ -103,8 +96,6 @@ pub struct Endpoint {
     local: SocketAddrV4,
     /// Whether datagrams are received with IP_PKTINFO (see [`Endpoint::bind`]).
     pktinfo: bool,
-    /// Whether UDP segmentation offload is still worth trying on this socket.
-    segmentation: AtomicBool,
     /// Whether the "ARP injection failed, broadcasting instead" warning was given.
     arp_warned: AtomicBool,
 }
@@ -164,7 +155,6 @@ impl Endpoint {
             delivery,
             local,
             pktinfo,
-            segmentation: AtomicBool::new(true),
             arp_warned: AtomicBool::new(false),
         })
     }
@@ -261,23 +251,19 @@ impl Endpoint {
         self.sock.send_to(&t.payload, dst).await.map(|_| ())
     }
 
-    /// Sends as many of `ts` as the socket takes right now, without waiting;
-    /// returns how many left. Zero is not an error: the caller sends the rest
-    /// with [`Endpoint::send`], which waits for room and reports each failure on
-    /// its own.
+    /// Sends as many of `ts` as the socket takes right now, in one `sendmmsg`,
+    /// without waiting; returns how many left. Zero is not an error: the caller
+    /// sends the rest with [`Endpoint::send`], which waits for room and reports
+    /// each failure on its own.
     ///
-    /// A TFTP window is a run of datagrams of one size to one client (the last
-    /// block may be shorter): that is what UDP segmentation offload
-    /// (`UDP_SEGMENT`, Linux 4.18) sends as one super-datagram, which crosses the
-    /// stack once instead of once per block. Anything else, and every batch once
-    /// the kernel or the path refused segmentation on this socket (a block larger
-    /// than the link's MTU, say), goes out in one `sendmmsg`.
+    /// Not UDP segmentation offload (`UDP_SEGMENT`), though a TFTP window is
+    /// exactly what it sends fastest: the kernel hands the unsegmented
+    /// super-datagram to every packet socket that listens on the interface and,
+    /// over a veth, to the peer namespace as one frame. A raw-socket observer (a
+    /// capture, `pxelab conform`'s virtual clients) then sees one 5,884-byte
+    /// "DATA block" where the wire carries four, which the conformance suite
+    /// reports, rightly, as a protocol violation.
     pub fn try_send_batch(&self, ts: &[Transmit]) -> usize {
-        if self.segmentation.load(Ordering::Relaxed)
-            && let Some(sent) = self.try_send_segmented(ts)
-        {
-            return sent;
-        }
         let addrs: Vec<Option<SockaddrIn>> = ts
             .iter()
             .map(|t| Some(SockaddrIn::from(self.route(t))))
@@ -299,66 +285,6 @@ impl Endpoint {
                 .map_err(io::Error::from)
             })
             .unwrap_or(0)
-    }
-
-    /// [`Endpoint::try_send_batch`] by segmentation offload; `None` when `ts` is
-    /// not one destination, or the first send was refused (then never again on
-    /// this socket).
-    fn try_send_segmented(&self, ts: &[Transmit]) -> Option<usize> {
-        let dst = self.route(ts.first()?);
-        if ts[1..]
-            .iter()
-            .any(|t| t.dst != ts[0].dst || t.l2 != ts[0].l2)
-        {
-            return None;
-        }
-        let addr = SockaddrIn::from(dst);
-        let mut sent = 0;
-        while sent < ts.len() {
-            let seg = ts[sent].payload.len();
-            let (mut end, mut total) = (sent, 0);
-            while let Some(t) = ts.get(end) {
-                let len = t.payload.len();
-                if len > seg || total + len > MAX_SEGMENTED_BYTES || end - sent == MAX_SEGMENTS {
-                    break;
-                }
-                total += len;
-                end += 1;
-                if len < seg {
-                    break;
-                }
-            }
-            if seg == 0 || end == sent {
-                return (sent > 0).then_some(sent);
-            }
-            let iov: Vec<io::IoSlice<'_>> = ts[sent..end]
-                .iter()
-                .map(|t| io::IoSlice::new(&t.payload))
-                .collect();
-            let gso = u16::try_from(seg).ok()?;
-            let cmsg = [socket::ControlMessage::UdpGsoSegments(&gso)];
-            let done = self.sock.try_io(Interest::WRITABLE, || {
-                socket::sendmsg(
-                    self.sock.as_raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::empty(),
-                    Some(&addr),
-                )
-                .map_err(io::Error::from)
-            });
-            match done {
-                Ok(_) => sent = end,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(sent),
-                Err(e) if sent == 0 => {
-                    tracing::debug!(error = %e, "UDP segmentation offload refused; sending datagrams one by one");
-                    self.segmentation.store(false, Ordering::Relaxed);
-                    return None;
-                }
-                Err(_) => return Some(sent),
-            }
-        }
-        Some(sent)
     }
 
     /// Where `t` actually goes.
@@ -472,7 +398,7 @@ mod tests {
     }
 
     /// A window handed over at once arrives as separate datagrams, in order, with
-    /// their own sizes, whichever way (segmentation offload or `sendmmsg`) it left;
+    /// their own sizes, in one `sendmmsg` or datagram by datagram;
     /// and a batch to several destinations reaches each.
     #[tokio::test(flavor = "current_thread")]
     async fn a_batch_arrives_as_the_datagrams_it_was() {
@@ -494,8 +420,7 @@ mod tests {
             l2: L2Dest::Unicast(Mac::ZERO),
             payload,
         };
-        // A window of 70 blocks (more than one offload send holds) whose last
-        // block is short, then a batch to two peers.
+        // A window of 70 blocks whose last block is short, then a batch to two peers.
         let window: Vec<Transmit> = (0..70u8)
             .map(|i| to(&peers[0], vec![i; if i == 69 { 300 } else { 1000 }]))
             .collect();
