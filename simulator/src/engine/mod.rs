@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pxelab_reference::Instant;
 use rand::SeedableRng;
@@ -229,6 +230,66 @@ impl<E> Queue<E> {
     /// Whether no event is pending.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// A `HashMap` for lookups by small keys (ports, addresses, timers): std's
+/// SipHash was a few percent of a storm's profile, spent guarding against
+/// hash flooding that a simulation of its own scenario cannot meet. Such maps
+/// must never be iterated: their order is not part of any promise.
+pub type LookupMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<MixHasher>>;
+
+/// A multiply-and-rotate hasher for [`LookupMap`]: each word is folded in
+/// with one multiplication by an odd constant (the 64-bit golden ratio), which
+/// spreads consecutive ids and addresses over the table.
+#[derive(Default, Clone, Copy)]
+pub struct MixHasher(u64);
+
+impl MixHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(26) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits: fold the high half in.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
     }
 }
 

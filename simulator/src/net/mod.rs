@@ -20,7 +20,7 @@
 
 pub(crate) mod pcap;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 use std::time::Duration;
@@ -30,7 +30,7 @@ use pxelab_reference::{Instant, L2Dest, Mac, Transmit};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::Queue;
+use crate::engine::{LookupMap, Queue};
 
 /// ARP tries before a destination is declared unreachable: legacy PXE ROMs
 /// send four ARP requests one second apart before PXE-E11 ("ARP timeout").
@@ -98,6 +98,54 @@ impl Schedule for Queue<NetEvent> {
     }
 }
 
+/// A datagram's UDP payload on its way: the machine's own buffer, moved, when
+/// one port receives it (unicast, and the BOOTP reply shortcut), or one copy
+/// shared by every receiver of a broadcast.
+///
+/// Why not always shared: turning each `Vec` into an `Rc<[u8]>` allocated and
+/// copied every frame once more, and nearly every frame of a boot storm is a
+/// unicast TFTP block with a single receiver.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload(Bytes);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Bytes {
+    Owned(Vec<u8>),
+    Shared(Rc<[u8]>),
+}
+
+impl Payload {
+    /// One copy that every receiver of a broadcast can hold.
+    fn share(self) -> Payload {
+        match self.0 {
+            Bytes::Owned(v) => Payload(Bytes::Shared(v.into())),
+            shared @ Bytes::Shared(_) => Payload(shared),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Self {
+        Payload(Bytes::Owned(v))
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Bytes::Owned(v) => v,
+            Bytes::Shared(r) => r,
+        }
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({} bytes)", self.len())
+    }
+}
+
 /// Something the network scheduled: a frame reaching a port, an ARP retry.
 /// Opaque: hand it back to [`Network::handle`] when it is due.
 #[derive(Debug, Clone)]
@@ -111,7 +159,7 @@ enum Ev {
         from: PortId,
         src: SocketAddrV4,
         dst: SocketAddrV4,
-        payload: Rc<[u8]>,
+        payload: Payload,
     },
     /// `from`'s ARP request for `ip` reaches `to`, the owner of `ip`.
     ArpRequest {
@@ -144,7 +192,7 @@ pub enum Arrival {
         /// The sending port's MAC.
         src_mac: Mac,
         /// The UDP payload (shared between the receivers of a broadcast).
-        payload: Rc<[u8]>,
+        payload: Payload,
     },
     /// ARP for `ip` got no answer after the retries (1 s apart, 4 tries, as
     /// legacy ROMs do before PXE-E11); the datagrams waiting for it were dropped.
@@ -201,7 +249,7 @@ impl Port {
 struct Segment {
     name: String,
     /// Per UDP port, the ports listening on it, in PortId order.
-    listeners: HashMap<u16, BTreeSet<PortId>>,
+    listeners: LookupMap<u16, BTreeSet<PortId>>,
 }
 
 /// Datagrams waiting for an ARP answer.
@@ -209,7 +257,7 @@ struct Segment {
 struct PendingArp {
     id: u64,
     tries: u32,
-    queued: Vec<(SocketAddrV4, SocketAddrV4, Rc<[u8]>)>,
+    queued: Vec<(SocketAddrV4, SocketAddrV4, Payload)>,
 }
 
 /// Who a frame goes to, once the L2 destination is known.
@@ -228,16 +276,16 @@ pub struct Network {
     ports: Vec<Port>,
     segments: Vec<Segment>,
     /// Lookups only (never iterated): the port of a MAC / of an IP on a segment.
-    by_mac: HashMap<(SegmentId, Mac), PortId>,
-    by_ip: HashMap<(SegmentId, Ipv4Addr), PortId>,
+    by_mac: LookupMap<(SegmentId, Mac), PortId>,
+    by_ip: LookupMap<(SegmentId, Ipv4Addr), PortId>,
     /// Each port's ARP cache.
-    arp_cache: HashMap<(PortId, Ipv4Addr), Mac>,
-    arp_pending: HashMap<(PortId, Ipv4Addr), PendingArp>,
+    arp_cache: LookupMap<(PortId, Ipv4Addr), Mac>,
+    arp_pending: LookupMap<(PortId, Ipv4Addr), PendingArp>,
     next_arp_id: u64,
     /// With jitter: the last arrival scheduled per (sender, receiver), so that
     /// jitter never reorders one flow (a switched path is FIFO; a TFTP window
     /// arriving out of order would be an artefact of the model).
-    flows: HashMap<(PortId, PortId), Instant>,
+    flows: LookupMap<(PortId, PortId), Instant>,
     stats: NetStats,
     pcap: Option<pcap::PcapSink>,
 }
@@ -273,12 +321,12 @@ impl Network {
             rng,
             ports: Vec::new(),
             segments: Vec::new(),
-            by_mac: HashMap::new(),
-            by_ip: HashMap::new(),
-            arp_cache: HashMap::new(),
-            arp_pending: HashMap::new(),
+            by_mac: LookupMap::default(),
+            by_ip: LookupMap::default(),
+            arp_cache: LookupMap::default(),
+            arp_pending: LookupMap::default(),
             next_arp_id: 0,
-            flows: HashMap::new(),
+            flows: LookupMap::default(),
             stats: NetStats::default(),
             pcap: None,
         }
@@ -289,7 +337,7 @@ impl Network {
         let id = SegmentId(u32::try_from(self.segments.len()).unwrap_or(u32::MAX));
         self.segments.push(Segment {
             name: name.to_string(),
-            listeners: HashMap::new(),
+            listeners: LookupMap::default(),
         });
         id
     }
@@ -468,8 +516,7 @@ impl Network {
                     if let Some(&mac) = self.arp_cache.get(&key) {
                         Target::Mac(mac)
                     } else {
-                        let payload: Rc<[u8]> = t.payload.into();
-                        return self.wait_for_arp(now, from, src, dst, payload, sched);
+                        return self.wait_for_arp(now, from, src, dst, t.payload.into(), sched);
                     }
                 }
             }
@@ -485,7 +532,7 @@ impl Network {
         from: PortId,
         src: SocketAddrV4,
         dst: SocketAddrV4,
-        payload: Rc<[u8]>,
+        payload: Payload,
         sched: &mut impl Schedule,
     ) {
         let ip = *dst.ip();
@@ -545,7 +592,7 @@ impl Network {
         src: SocketAddrV4,
         dst: SocketAddrV4,
         target: Target,
-        payload: Rc<[u8]>,
+        payload: Payload,
         sched: &mut impl Schedule,
     ) {
         if self.port(from).down {
@@ -579,7 +626,7 @@ impl Network {
             flows,
             ..
         } = self;
-        let mut deliver = |to: PortId| {
+        let mut deliver = |to: PortId, payload: Payload| {
             if to == from {
                 return;
             }
@@ -595,7 +642,7 @@ impl Network {
                     from,
                     src,
                     dst,
-                    payload: payload.clone(),
+                    payload,
                 };
                 sched.schedule(at, NetEvent(ev));
             }
@@ -603,7 +650,7 @@ impl Network {
         match target {
             Target::Mac(mac) => {
                 if let Some(&to) = by_mac.get(&(seg, mac)) {
-                    deliver(to);
+                    deliver(to, payload);
                 }
             }
             Target::Broadcast => {
@@ -614,10 +661,13 @@ impl Network {
                             .binary_search(&dst.port())
                             .is_ok()
                     {
-                        deliver(to);
+                        deliver(to, payload);
                     }
                 } else if let Some(set) = segments[seg.0 as usize].listeners.get(&dst.port()) {
-                    set.iter().copied().for_each(deliver);
+                    let payload = payload.share();
+                    for &to in set {
+                        deliver(to, payload.clone());
+                    }
                 }
             }
         }
@@ -771,7 +821,7 @@ impl Network {
 struct Links<'a> {
     rng: &'a mut ChaCha8Rng,
     stats: &'a mut NetStats,
-    flows: &'a mut HashMap<(PortId, PortId), Instant>,
+    flows: &'a mut LookupMap<(PortId, PortId), Instant>,
     ports: &'a [Port],
 }
 
