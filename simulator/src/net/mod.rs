@@ -222,26 +222,79 @@ pub struct NetStats {
     pub arp_failures: u64,
 }
 
+/// A port, laid out so that what every frame reads (egress, hold, link
+/// figures, the flow memory) sits in its first cache line: in a storm of
+/// 100,000 clients each frame meets a port that is not in cache.
 #[derive(Debug)]
+#[repr(C)]
 struct Port {
+    /// The egress is busy sending earlier frames until then.
+    busy_until: Instant,
+    /// Spanning tree: nothing passes before this instant.
+    forwarding_from: Instant,
+    /// `link.latency` in nanoseconds.
+    latency_ns: u64,
+    /// `link.jitter` in nanoseconds.
+    jitter_ns: u64,
+    /// `link.loss` within `0.0..=1.0`.
+    loss: f64,
+    /// `link.bandwidth_bps`, at least 1.
+    bandwidth_bps: u64,
     seg: SegmentId,
     mac: Mac,
+    down: bool,
+    /// The last arrival scheduled on the flows this port keeps (see [`Flows`]).
+    flows: Flows,
     static_ip: Option<Ipv4Addr>,
     /// The address the port answers ARP for: static, else leased.
     ip: Option<Ipv4Addr>,
     link: LinkParams,
     /// UDP ports the machine listens on (few: a short sorted list).
     listening: Vec<u16>,
-    /// Spanning tree: nothing passes before this instant.
-    forwarding_from: Instant,
-    down: bool,
-    /// The egress is busy sending earlier frames until then.
-    busy_until: Instant,
 }
 
 impl Port {
     fn blocked(&self, now: Instant) -> bool {
         self.down || now < self.forwarding_from
+    }
+}
+
+/// With jitter, the last arrival scheduled per (sender, receiver), so that
+/// jitter never reorders one flow (a switched path is FIFO; a TFTP window
+/// arriving out of order would be an artefact of the model).
+///
+/// A flow is kept by the higher-numbered of its two ports, keyed by the other
+/// port and the direction: clients are attached after the servers they talk
+/// to, so a client keeps its two flows with its server inline, where the
+/// frame's journey already reads its port, and no port keeps more than it has
+/// lower-numbered peers.
+#[derive(Debug, Default)]
+struct Flows {
+    inline: [Option<(FlowKey, Instant)>; 2],
+    more: Vec<(FlowKey, Instant)>,
+}
+
+/// The other port of a flow, and whether the keeping port sends on it.
+type FlowKey = (PortId, bool);
+
+impl Flows {
+    fn last(&mut self, key: FlowKey) -> &mut Instant {
+        let i = self.inline.iter().position(|e| match e {
+            Some((k, _)) => *k == key,
+            None => true,
+        });
+        if let Some(i) = i {
+            let e = self.inline[i].get_or_insert((key, Instant::ZERO));
+            return &mut e.1;
+        }
+        let j = match self.more.iter().position(|(k, _)| *k == key) {
+            Some(j) => j,
+            None => {
+                self.more.push((key, Instant::ZERO));
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[j].1
     }
 }
 
@@ -282,10 +335,6 @@ pub struct Network {
     arp_cache: LookupMap<(PortId, Ipv4Addr), Mac>,
     arp_pending: LookupMap<(PortId, Ipv4Addr), PendingArp>,
     next_arp_id: u64,
-    /// With jitter: the last arrival scheduled per (sender, receiver), so that
-    /// jitter never reorders one flow (a switched path is FIFO; a TFTP window
-    /// arriving out of order would be an artefact of the model).
-    flows: LookupMap<(PortId, PortId), Instant>,
     stats: NetStats,
     pcap: Option<pcap::PcapSink>,
 }
@@ -326,7 +375,6 @@ impl Network {
             arp_cache: LookupMap::default(),
             arp_pending: LookupMap::default(),
             next_arp_id: 0,
-            flows: LookupMap::default(),
             stats: NetStats::default(),
             pcap: None,
         }
@@ -364,15 +412,20 @@ impl Network {
         );
         let id = PortId(u32::try_from(self.ports.len()).unwrap_or(u32::MAX));
         self.ports.push(Port {
+            busy_until: Instant::ZERO,
+            forwarding_from: Instant::ZERO,
+            latency_ns: nanos(link.latency),
+            jitter_ns: nanos(link.jitter),
+            loss: link.loss.clamp(0.0, 1.0),
+            bandwidth_bps: link.bandwidth_bps.max(1),
             seg,
             mac,
+            down: false,
+            flows: Flows::default(),
             static_ip: ip,
             ip: None,
             link,
             listening: Vec::new(),
-            forwarding_from: Instant::ZERO,
-            down: false,
-            busy_until: Instant::ZERO,
         });
         self.by_mac.insert((seg, mac), id);
         self.set_ip(id, ip);
@@ -564,7 +617,7 @@ impl Network {
         self.stats.bytes += bytes;
         let p = self.port_mut(from);
         let start = now.max(p.busy_until);
-        let bps = u128::from(p.link.bandwidth_bps.max(1));
+        let bps = u128::from(p.bandwidth_bps);
         let ser = u128::from(bytes) * 8 * 1_000_000_000 / bps;
         let end = start + Duration::from_nanos(u64::try_from(ser).unwrap_or(u64::MAX));
         p.busy_until = end;
@@ -577,8 +630,7 @@ impl Network {
         let links = Links {
             rng: &mut self.rng,
             stats: &mut self.stats,
-            flows: &mut self.flows,
-            ports: &self.ports,
+            ports: &mut self.ports,
         };
         arrival(links, left, from, to)
     }
@@ -623,19 +675,13 @@ impl Network {
             ports,
             segments,
             by_mac,
-            flows,
             ..
         } = self;
-        let mut deliver = |to: PortId, payload: Payload| {
+        let mut deliver = |ports: &mut [Port], to: PortId, payload: Payload| {
             if to == from {
                 return;
             }
-            let links = Links {
-                rng,
-                stats,
-                flows,
-                ports,
-            };
+            let links = Links { rng, stats, ports };
             if let Some(at) = arrival(links, left, from, to) {
                 let ev = Ev::Deliver {
                     to,
@@ -650,7 +696,7 @@ impl Network {
         match target {
             Target::Mac(mac) => {
                 if let Some(&to) = by_mac.get(&(seg, mac)) {
-                    deliver(to, payload);
+                    deliver(ports, to, payload);
                 }
             }
             Target::Broadcast => {
@@ -661,12 +707,12 @@ impl Network {
                             .binary_search(&dst.port())
                             .is_ok()
                     {
-                        deliver(to, payload);
+                        deliver(ports, to, payload);
                     }
                 } else if let Some(set) = segments[seg.0 as usize].listeners.get(&dst.port()) {
                     let payload = payload.share();
                     for &to in set {
-                        deliver(to, payload.clone());
+                        deliver(ports, to, payload.clone());
                     }
                 }
             }
@@ -821,23 +867,17 @@ impl Network {
 struct Links<'a> {
     rng: &'a mut ChaCha8Rng,
     stats: &'a mut NetStats,
-    flows: &'a mut LookupMap<(PortId, PortId), Instant>,
-    ports: &'a [Port],
+    ports: &'a mut [Port],
 }
 
 /// When a frame that left `from` at `left` reaches `to`, or `None` when it is
 /// lost on the way (counted).
 fn arrival(l: Links<'_>, left: Instant, from: PortId, to: PortId) -> Option<Instant> {
-    let Links {
-        rng,
-        stats,
-        flows,
-        ports,
-    } = l;
-    let (a, b) = (&ports[from.0 as usize].link, &ports[to.0 as usize].link);
-    let latency = nanos(a.latency).saturating_add(nanos(b.latency));
-    let jitter = nanos(a.jitter).saturating_add(nanos(b.jitter));
-    let loss = 1.0 - (1.0 - a.loss.clamp(0.0, 1.0)) * (1.0 - b.loss.clamp(0.0, 1.0));
+    let Links { rng, stats, ports } = l;
+    let (a, b) = (&ports[from.0 as usize], &ports[to.0 as usize]);
+    let latency = a.latency_ns.saturating_add(b.latency_ns);
+    let jitter = a.jitter_ns.saturating_add(b.jitter_ns);
+    let loss = 1.0 - (1.0 - a.loss) * (1.0 - b.loss);
     // Draw only when there is something to draw: a lossless, jitter-free
     // network consumes no randomness, so adding such a link changes nothing else.
     let lost = if loss >= 1.0 {
@@ -860,7 +900,12 @@ fn arrival(l: Links<'_>, left: Instant, from: PortId, to: PortId) -> Option<Inst
     if jitter > 0 {
         // Without jitter latency is constant per pair and egress is FIFO, so
         // order holds by itself; with it, keep the flow in order.
-        let last = flows.entry((from, to)).or_insert(Instant::ZERO);
+        let (keeper, key) = if from > to {
+            (from, (to, true))
+        } else {
+            (to, (from, false))
+        };
+        let last = ports[keeper.0 as usize].flows.last(key);
         at = at.max(*last);
         *last = at;
     }
