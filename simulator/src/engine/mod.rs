@@ -190,7 +190,7 @@ impl<E> Queue<E> {
             }
         }
         self.current
-            .sort_unstable_by(|a, b| (b.at, b.seq).cmp(&(a.at, a.seq)));
+            .sort_unstable_by_key(|e| std::cmp::Reverse((e.at, e.seq)));
     }
 
     /// The first occupied bucket at or after `from`, going round the wheel.
