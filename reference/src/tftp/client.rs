@@ -235,13 +235,18 @@ impl TftpClient {
     }
 
     fn send(&mut self, dst: SocketAddrV4, payload: Vec<u8>) {
+        // The copy kept for a retransmission reuses the previous one's buffer:
+        // an ACK per DATA block otherwise cost an allocation of its own.
+        let mut kept = self.last_sent.take().map(|(_, v)| v).unwrap_or_default();
+        kept.clear();
+        kept.extend_from_slice(&payload);
+        self.last_sent = Some((dst, kept));
         self.queue.push_back(Transmit {
             src: self.local,
             dst,
             l2: L2Dest::Unicast(self.server_mac),
-            payload: payload.clone(),
+            payload,
         });
-        self.last_sent = Some((dst, payload));
     }
 
     /// Sends without making it the packet a timeout repeats (errors).
@@ -264,8 +269,14 @@ impl TftpClient {
         if matches!(self.state, State::Done) || dgram.src.ip() != self.server.ip() {
             return;
         }
-        let Ok(packet) = TftpPacket::parse(dgram.payload) else {
-            return;
+        // A DATA block is read in place: parsing it into a `TftpPacket` would
+        // copy every block of every download into a fresh `Vec`.
+        let (data, packet) = match dgram.payload {
+            [0, 3, a, b, data @ ..] => (Some((u16::from_be_bytes([*a, *b]), data)), None),
+            _ => match TftpPacket::parse(dgram.payload) {
+                Ok(packet) => (None, Some(packet)),
+                Err(_) => return,
+            },
         };
         if self.tid.is_none() && self.probe_tid == Some(dgram.src) {
             return;
@@ -273,7 +284,7 @@ impl TftpClient {
         if let Some(tid) = self.tid
             && dgram.src != tid
         {
-            if !matches!(packet, TftpPacket::Error { .. }) {
+            if !matches!(packet, Some(TftpPacket::Error { .. })) {
                 let e = TftpPacket::Error {
                     code: ErrorCode::UnknownTid,
                     message: "unknown transfer ID".into(),
@@ -286,28 +297,34 @@ impl TftpClient {
             self.server_mac = dgram.src_mac;
         }
         let src = dgram.src;
+        if let Some((block, data)) = data {
+            return self.on_data_packet(now, src, block, data);
+        }
         match (self.state, packet) {
-            (_, TftpPacket::Error { code, message }) if self.state != State::Dallying => {
+            (_, Some(TftpPacket::Error { code, message })) if self.state != State::Dallying => {
                 self.fail(ClientFailure::ServerError { code, message });
             }
-            (State::Requesting, TftpPacket::Oack { options }) => self.on_oack(now, src, &options),
-            (State::Requesting, TftpPacket::Data { block, data })
-                if block == self.opts.rollover.wire(1) =>
-            {
+            (State::Requesting, Some(TftpPacket::Oack { options })) => {
+                self.on_oack(now, src, &options)
+            }
+            _ => {}
+        }
+    }
+
+    /// A DATA packet from the transfer's server.
+    fn on_data_packet(&mut self, now: Instant, src: SocketAddrV4, block: u16, data: &[u8]) {
+        match self.state {
+            State::Requesting if block == self.opts.rollover.wire(1) => {
                 // The server ignored our options: RFC 1350 defaults.
                 self.tid = Some(src);
                 self.blksize = DEFAULT_BLKSIZE;
                 self.windowsize = 1;
                 self.timeout = self.opts.retransmit;
                 self.state = State::Receiving;
-                self.on_data(now, src, block, &data);
+                self.on_data(now, src, block, data);
             }
-            (State::Receiving, TftpPacket::Data { block, data }) => {
-                self.on_data(now, src, block, &data)
-            }
-            (State::Dallying, TftpPacket::Data { block, .. })
-                if block == self.opts.rollover.wire(self.expected - 1) =>
-            {
+            State::Receiving => self.on_data(now, src, block, data),
+            State::Dallying if block == self.opts.rollover.wire(self.expected - 1) => {
                 self.ack(src, self.expected - 1);
             }
             _ => {}

@@ -20,7 +20,7 @@
 
 pub(crate) mod pcap;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 use std::time::Duration;
@@ -30,7 +30,7 @@ use pxelab_reference::{Instant, L2Dest, Mac, Transmit};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::Queue;
+use crate::engine::{LookupMap, Queue};
 
 /// ARP tries before a destination is declared unreachable: legacy PXE ROMs
 /// send four ARP requests one second apart before PXE-E11 ("ARP timeout").
@@ -98,6 +98,54 @@ impl Schedule for Queue<NetEvent> {
     }
 }
 
+/// A datagram's UDP payload on its way: the machine's own buffer, moved, when
+/// one port receives it (unicast, and the BOOTP reply shortcut), or one copy
+/// shared by every receiver of a broadcast.
+///
+/// Why not always shared: turning each `Vec` into an `Rc<[u8]>` allocated and
+/// copied every frame once more, and nearly every frame of a boot storm is a
+/// unicast TFTP block with a single receiver.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload(Bytes);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Bytes {
+    Owned(Vec<u8>),
+    Shared(Rc<[u8]>),
+}
+
+impl Payload {
+    /// One copy that every receiver of a broadcast can hold.
+    fn share(self) -> Payload {
+        match self.0 {
+            Bytes::Owned(v) => Payload(Bytes::Shared(v.into())),
+            shared @ Bytes::Shared(_) => Payload(shared),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Self {
+        Payload(Bytes::Owned(v))
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Bytes::Owned(v) => v,
+            Bytes::Shared(r) => r,
+        }
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({} bytes)", self.len())
+    }
+}
+
 /// Something the network scheduled: a frame reaching a port, an ARP retry.
 /// Opaque: hand it back to [`Network::handle`] when it is due.
 #[derive(Debug, Clone)]
@@ -111,7 +159,7 @@ enum Ev {
         from: PortId,
         src: SocketAddrV4,
         dst: SocketAddrV4,
-        payload: Rc<[u8]>,
+        payload: Payload,
     },
     /// `from`'s ARP request for `ip` reaches `to`, the owner of `ip`.
     ArpRequest {
@@ -144,7 +192,7 @@ pub enum Arrival {
         /// The sending port's MAC.
         src_mac: Mac,
         /// The UDP payload (shared between the receivers of a broadcast).
-        payload: Rc<[u8]>,
+        payload: Payload,
     },
     /// ARP for `ip` got no answer after the retries (1 s apart, 4 tries, as
     /// legacy ROMs do before PXE-E11); the datagrams waiting for it were dropped.
@@ -174,21 +222,35 @@ pub struct NetStats {
     pub arp_failures: u64,
 }
 
+/// A port, laid out so that what every frame reads (egress, hold, link
+/// figures, the flow memory) sits in its first cache line: in a storm of
+/// 100,000 clients each frame meets a port that is not in cache.
 #[derive(Debug)]
+#[repr(C)]
 struct Port {
+    /// The egress is busy sending earlier frames until then.
+    busy_until: Instant,
+    /// Spanning tree: nothing passes before this instant.
+    forwarding_from: Instant,
+    /// `link.latency` in nanoseconds.
+    latency_ns: u64,
+    /// `link.jitter` in nanoseconds.
+    jitter_ns: u64,
+    /// `link.loss` within `0.0..=1.0`.
+    loss: f64,
+    /// `link.bandwidth_bps`, at least 1.
+    bandwidth_bps: u64,
     seg: SegmentId,
     mac: Mac,
+    down: bool,
+    /// The last arrival scheduled on the flows this port keeps (see [`Flows`]).
+    flows: Flows,
     static_ip: Option<Ipv4Addr>,
     /// The address the port answers ARP for: static, else leased.
     ip: Option<Ipv4Addr>,
     link: LinkParams,
     /// UDP ports the machine listens on (few: a short sorted list).
     listening: Vec<u16>,
-    /// Spanning tree: nothing passes before this instant.
-    forwarding_from: Instant,
-    down: bool,
-    /// The egress is busy sending earlier frames until then.
-    busy_until: Instant,
 }
 
 impl Port {
@@ -197,11 +259,50 @@ impl Port {
     }
 }
 
+/// With jitter, the last arrival scheduled per (sender, receiver), so that
+/// jitter never reorders one flow (a switched path is FIFO; a TFTP window
+/// arriving out of order would be an artefact of the model).
+///
+/// A flow is kept by the higher-numbered of its two ports, keyed by the other
+/// port and the direction: clients are attached after the servers they talk
+/// to, so a client keeps its two flows with its server inline, where the
+/// frame's journey already reads its port, and no port keeps more than it has
+/// lower-numbered peers.
+#[derive(Debug, Default)]
+struct Flows {
+    inline: [Option<(FlowKey, Instant)>; 2],
+    more: Vec<(FlowKey, Instant)>,
+}
+
+/// The other port of a flow, and whether the keeping port sends on it.
+type FlowKey = (PortId, bool);
+
+impl Flows {
+    fn last(&mut self, key: FlowKey) -> &mut Instant {
+        let i = self.inline.iter().position(|e| match e {
+            Some((k, _)) => *k == key,
+            None => true,
+        });
+        if let Some(i) = i {
+            let e = self.inline[i].get_or_insert((key, Instant::ZERO));
+            return &mut e.1;
+        }
+        let j = match self.more.iter().position(|(k, _)| *k == key) {
+            Some(j) => j,
+            None => {
+                self.more.push((key, Instant::ZERO));
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[j].1
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     name: String,
     /// Per UDP port, the ports listening on it, in PortId order.
-    listeners: HashMap<u16, BTreeSet<PortId>>,
+    listeners: LookupMap<u16, BTreeSet<PortId>>,
 }
 
 /// Datagrams waiting for an ARP answer.
@@ -209,7 +310,7 @@ struct Segment {
 struct PendingArp {
     id: u64,
     tries: u32,
-    queued: Vec<(SocketAddrV4, SocketAddrV4, Rc<[u8]>)>,
+    queued: Vec<(SocketAddrV4, SocketAddrV4, Payload)>,
 }
 
 /// Who a frame goes to, once the L2 destination is known.
@@ -228,16 +329,12 @@ pub struct Network {
     ports: Vec<Port>,
     segments: Vec<Segment>,
     /// Lookups only (never iterated): the port of a MAC / of an IP on a segment.
-    by_mac: HashMap<(SegmentId, Mac), PortId>,
-    by_ip: HashMap<(SegmentId, Ipv4Addr), PortId>,
+    by_mac: LookupMap<(SegmentId, Mac), PortId>,
+    by_ip: LookupMap<(SegmentId, Ipv4Addr), PortId>,
     /// Each port's ARP cache.
-    arp_cache: HashMap<(PortId, Ipv4Addr), Mac>,
-    arp_pending: HashMap<(PortId, Ipv4Addr), PendingArp>,
+    arp_cache: LookupMap<(PortId, Ipv4Addr), Mac>,
+    arp_pending: LookupMap<(PortId, Ipv4Addr), PendingArp>,
     next_arp_id: u64,
-    /// With jitter: the last arrival scheduled per (sender, receiver), so that
-    /// jitter never reorders one flow (a switched path is FIFO; a TFTP window
-    /// arriving out of order would be an artefact of the model).
-    flows: HashMap<(PortId, PortId), Instant>,
     stats: NetStats,
     pcap: Option<pcap::PcapSink>,
 }
@@ -273,12 +370,11 @@ impl Network {
             rng,
             ports: Vec::new(),
             segments: Vec::new(),
-            by_mac: HashMap::new(),
-            by_ip: HashMap::new(),
-            arp_cache: HashMap::new(),
-            arp_pending: HashMap::new(),
+            by_mac: LookupMap::default(),
+            by_ip: LookupMap::default(),
+            arp_cache: LookupMap::default(),
+            arp_pending: LookupMap::default(),
             next_arp_id: 0,
-            flows: HashMap::new(),
             stats: NetStats::default(),
             pcap: None,
         }
@@ -289,7 +385,7 @@ impl Network {
         let id = SegmentId(u32::try_from(self.segments.len()).unwrap_or(u32::MAX));
         self.segments.push(Segment {
             name: name.to_string(),
-            listeners: HashMap::new(),
+            listeners: LookupMap::default(),
         });
         id
     }
@@ -316,15 +412,20 @@ impl Network {
         );
         let id = PortId(u32::try_from(self.ports.len()).unwrap_or(u32::MAX));
         self.ports.push(Port {
+            busy_until: Instant::ZERO,
+            forwarding_from: Instant::ZERO,
+            latency_ns: nanos(link.latency),
+            jitter_ns: nanos(link.jitter),
+            loss: link.loss.clamp(0.0, 1.0),
+            bandwidth_bps: link.bandwidth_bps.max(1),
             seg,
             mac,
+            down: false,
+            flows: Flows::default(),
             static_ip: ip,
             ip: None,
             link,
             listening: Vec::new(),
-            forwarding_from: Instant::ZERO,
-            down: false,
-            busy_until: Instant::ZERO,
         });
         self.by_mac.insert((seg, mac), id);
         self.set_ip(id, ip);
@@ -468,8 +569,7 @@ impl Network {
                     if let Some(&mac) = self.arp_cache.get(&key) {
                         Target::Mac(mac)
                     } else {
-                        let payload: Rc<[u8]> = t.payload.into();
-                        return self.wait_for_arp(now, from, src, dst, payload, sched);
+                        return self.wait_for_arp(now, from, src, dst, t.payload.into(), sched);
                     }
                 }
             }
@@ -485,7 +585,7 @@ impl Network {
         from: PortId,
         src: SocketAddrV4,
         dst: SocketAddrV4,
-        payload: Rc<[u8]>,
+        payload: Payload,
         sched: &mut impl Schedule,
     ) {
         let ip = *dst.ip();
@@ -517,7 +617,7 @@ impl Network {
         self.stats.bytes += bytes;
         let p = self.port_mut(from);
         let start = now.max(p.busy_until);
-        let bps = u128::from(p.link.bandwidth_bps.max(1));
+        let bps = u128::from(p.bandwidth_bps);
         let ser = u128::from(bytes) * 8 * 1_000_000_000 / bps;
         let end = start + Duration::from_nanos(u64::try_from(ser).unwrap_or(u64::MAX));
         p.busy_until = end;
@@ -530,8 +630,7 @@ impl Network {
         let links = Links {
             rng: &mut self.rng,
             stats: &mut self.stats,
-            flows: &mut self.flows,
-            ports: &self.ports,
+            ports: &mut self.ports,
         };
         arrival(links, left, from, to)
     }
@@ -545,7 +644,7 @@ impl Network {
         src: SocketAddrV4,
         dst: SocketAddrV4,
         target: Target,
-        payload: Rc<[u8]>,
+        payload: Payload,
         sched: &mut impl Schedule,
     ) {
         if self.port(from).down {
@@ -576,26 +675,20 @@ impl Network {
             ports,
             segments,
             by_mac,
-            flows,
             ..
         } = self;
-        let mut deliver = |to: PortId| {
+        let mut deliver = |ports: &mut [Port], to: PortId, payload: Payload| {
             if to == from {
                 return;
             }
-            let links = Links {
-                rng,
-                stats,
-                flows,
-                ports,
-            };
+            let links = Links { rng, stats, ports };
             if let Some(at) = arrival(links, left, from, to) {
                 let ev = Ev::Deliver {
                     to,
                     from,
                     src,
                     dst,
-                    payload: payload.clone(),
+                    payload,
                 };
                 sched.schedule(at, NetEvent(ev));
             }
@@ -603,7 +696,7 @@ impl Network {
         match target {
             Target::Mac(mac) => {
                 if let Some(&to) = by_mac.get(&(seg, mac)) {
-                    deliver(to);
+                    deliver(ports, to, payload);
                 }
             }
             Target::Broadcast => {
@@ -614,10 +707,13 @@ impl Network {
                             .binary_search(&dst.port())
                             .is_ok()
                     {
-                        deliver(to);
+                        deliver(ports, to, payload);
                     }
                 } else if let Some(set) = segments[seg.0 as usize].listeners.get(&dst.port()) {
-                    set.iter().copied().for_each(deliver);
+                    let payload = payload.share();
+                    for &to in set {
+                        deliver(ports, to, payload.clone());
+                    }
                 }
             }
         }
@@ -771,23 +867,17 @@ impl Network {
 struct Links<'a> {
     rng: &'a mut ChaCha8Rng,
     stats: &'a mut NetStats,
-    flows: &'a mut HashMap<(PortId, PortId), Instant>,
-    ports: &'a [Port],
+    ports: &'a mut [Port],
 }
 
 /// When a frame that left `from` at `left` reaches `to`, or `None` when it is
 /// lost on the way (counted).
 fn arrival(l: Links<'_>, left: Instant, from: PortId, to: PortId) -> Option<Instant> {
-    let Links {
-        rng,
-        stats,
-        flows,
-        ports,
-    } = l;
-    let (a, b) = (&ports[from.0 as usize].link, &ports[to.0 as usize].link);
-    let latency = nanos(a.latency).saturating_add(nanos(b.latency));
-    let jitter = nanos(a.jitter).saturating_add(nanos(b.jitter));
-    let loss = 1.0 - (1.0 - a.loss.clamp(0.0, 1.0)) * (1.0 - b.loss.clamp(0.0, 1.0));
+    let Links { rng, stats, ports } = l;
+    let (a, b) = (&ports[from.0 as usize], &ports[to.0 as usize]);
+    let latency = a.latency_ns.saturating_add(b.latency_ns);
+    let jitter = a.jitter_ns.saturating_add(b.jitter_ns);
+    let loss = 1.0 - (1.0 - a.loss) * (1.0 - b.loss);
     // Draw only when there is something to draw: a lossless, jitter-free
     // network consumes no randomness, so adding such a link changes nothing else.
     let lost = if loss >= 1.0 {
@@ -810,7 +900,12 @@ fn arrival(l: Links<'_>, left: Instant, from: PortId, to: PortId) -> Option<Inst
     if jitter > 0 {
         // Without jitter latency is constant per pair and egress is FIFO, so
         // order holds by itself; with it, keep the flow in order.
-        let last = flows.entry((from, to)).or_insert(Instant::ZERO);
+        let (keeper, key) = if from > to {
+            (from, (to, true))
+        } else {
+            (to, (from, false))
+        };
+        let last = ports[keeper.0 as usize].flows.last(key);
         at = at.max(*last);
         *last = at;
     }

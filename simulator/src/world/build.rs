@@ -15,7 +15,7 @@ use pxelab_reference::tftp::{MemoryRoot, TftpServer, TftpServerConfig};
 use pxelab_reference::{Instant, Mac};
 
 use super::{DhcpSide, EPHEMERAL_FIRST, Event, Server, Station, World, collect::ServerLog};
-use crate::engine::{Queue, stream};
+use crate::engine::{LookupMap, Queue, stream};
 use crate::firmware::{Firmware, Identity, Profile};
 use crate::foreign::{ForeignConfig, ForeignKind, ForeignServer};
 use crate::machine::{Computer, NbpKind};
@@ -265,7 +265,7 @@ impl World {
                 tftp: TftpServer::new(TftpServerConfig::default()),
                 root,
                 files: files.into_iter().map(|(n, (k, _))| (n, k)).collect(),
-                sessions: HashMap::new(),
+                sessions: LookupMap::default(),
                 next_tid: EPHEMERAL_FIRST,
                 log: ServerLog::default(),
             });
@@ -370,7 +370,8 @@ impl World {
             computers,
             stations,
             by_addr,
-            timers: HashMap::new(),
+            timers: LookupMap::default(),
+            computer_timers: vec![Default::default(); running],
             faults,
             fleet_names: sc.fleets.iter().map(|f| f.name.clone()).collect(),
             fleet_members,
@@ -386,6 +387,7 @@ impl World {
             wrong_computer: Vec::new(),
             registered_during_run: Vec::new(),
             timeline: None,
+            outbox: Vec::new(),
         })
     }
 }

@@ -166,7 +166,7 @@ impl World {
         );
         let port = computer.port;
         self.net.set_ip(port, None);
-        self.timers.remove(&Node::Computer(c));
+        self.timer_clear(Node::Computer(c));
         self.queue.push(now, Event::Start(c));
     }
 
@@ -364,7 +364,7 @@ impl World {
                     .push(now + delay, Event::Tcp(k, Tcp::AgentClosed));
             }
         }
-        self.timers.remove(&Node::Agent(c));
+        self.timer_clear(Node::Agent(c));
         let m = self.computers[c].managed.as_mut().expect("checked above");
         let os = m.os.clone().unwrap_or_else(|| "the OS".to_string());
         // Words that are the same on every turn and on every machine of a

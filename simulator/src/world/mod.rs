@@ -26,7 +26,7 @@ use pxelab_reference::tftp::{
 };
 use pxelab_reference::{Datagram, Instant, Transmit};
 
-use crate::engine::{Queue, stream};
+use crate::engine::{LookupMap, Queue, stream};
 use crate::firmware::{Firmware, FirmwareEvent};
 use crate::foreign::{ForeignEvent, ForeignServer};
 use crate::machine::{Computer, NbpKind, Outcome};
@@ -161,7 +161,7 @@ struct Server {
     tftp: TftpServer,
     root: MemoryRoot,
     files: BTreeMap<String, NbpKind>,
-    sessions: HashMap<u16, Box<TftpSession>>,
+    sessions: LookupMap<u16, Box<TftpSession>>,
     next_tid: u16,
     log: collect::ServerLog,
 }
@@ -183,7 +183,11 @@ struct World {
     computers: Vec<Computer>,
     stations: Vec<Station>,
     by_addr: HashMap<Ipv4Addr, usize>,
-    timers: HashMap<Node, Timer>,
+    /// Timers of every machine but the computers' firmware; absent means idle.
+    timers: LookupMap<Node, Timer>,
+    /// Each computer's firmware timer ([`Node::Computer`]), by index: the
+    /// busiest timers of a storm, looked up once per event.
+    computer_timers: Vec<Timer>,
     faults: Vec<(crate::scenario::FaultKind, String)>,
     fleet_names: Vec<String>,
     fleet_members: Vec<Vec<usize>>,
@@ -209,6 +213,9 @@ struct World {
     registered_during_run: Vec<usize>,
     /// What happened when, for `--svg`; `None` when no timeline was asked for.
     timeline: Option<Box<timeline::Recorder>>,
+    /// A machine's transmits between draining it and handing them to the
+    /// network, kept so that the buffer is not allocated afresh per event.
+    outbox: Vec<Transmit>,
 }
 
 /// Hands the network's scheduling requests to the world's one queue.
@@ -256,7 +263,7 @@ impl World {
                     }
                 }
                 Event::Wake(node) => {
-                    let Some(timer) = self.timers.get_mut(&node) else {
+                    let Some(timer) = self.timer_get(node) else {
                         continue;
                     };
                     if timer.queued != Some(at) {
@@ -265,7 +272,7 @@ impl World {
                     timer.queued = None;
                     match timer.wanted {
                         Some(w) if w <= at => {
-                            self.timers.remove(&node);
+                            self.timer_clear(node);
                             self.wake(node);
                         }
                         Some(w) => {
@@ -274,7 +281,7 @@ impl World {
                             self.queue.push(w, Event::Wake(node));
                         }
                         None => {
-                            self.timers.remove(&node);
+                            self.timer_clear(node);
                         }
                     }
                 }
@@ -524,7 +531,7 @@ impl World {
                 let Some(session) = server.sessions.get_mut(&tid) else {
                     return;
                 };
-                let mut out = Vec::new();
+                let mut out = std::mem::take(&mut self.outbox);
                 while let Some(mut t) = session.poll_transmit() {
                     // Port 0 is "the session's own socket": its TID.
                     if t.src.port() == 0 {
@@ -545,9 +552,10 @@ impl World {
                 for summary in &finished {
                     self.servers[s].log.transfer(summary);
                 }
-                for t in out {
+                for t in out.drain(..) {
                     self.send(port, t);
                 }
+                self.outbox = out;
                 next
             }
             Node::Agent(c) => self.agent_poll(c),
@@ -556,16 +564,17 @@ impl World {
             Node::Multicast(d) => self.multicast_poll(d),
             Node::Computer(c) => {
                 let port = self.computers[c].port;
-                let mut out = Vec::new();
+                let mut out = std::mem::take(&mut self.outbox);
                 let mut events = Vec::new();
                 {
                     let fw = &mut self.computers[c].firmware;
                     out.extend(std::iter::from_fn(|| fw.poll_transmit()));
                     events.extend(std::iter::from_fn(|| fw.poll_event()));
                 }
-                for t in out {
+                for t in out.drain(..) {
                     self.send(port, t);
                 }
+                self.outbox = out;
                 for e in events {
                     self.firmware_event(c, e);
                 }
@@ -576,7 +585,10 @@ impl World {
                 }
             }
         };
-        let timer = self.timers.entry(node).or_default();
+        let timer = match node {
+            Node::Computer(c) => &mut self.computer_timers[c],
+            _ => self.timers.entry(node).or_default(),
+        };
         timer.wanted = next.map(|t| t.max(now));
         match (timer.wanted, timer.queued) {
             // Only an earlier deadline needs a new heap entry: a later one is
@@ -591,10 +603,30 @@ impl World {
                 timer.queued = Some(w);
                 self.queue.push(w, Event::Wake(node));
             }
-            (None, None) => {
+            (None, None) => self.timer_clear(node),
+            _ => {}
+        }
+    }
+
+    /// The timer of `node`, if it has one set or queued.
+    fn timer_get(&mut self, node: Node) -> Option<&mut Timer> {
+        match node {
+            Node::Computer(c) => self.computer_timers.get_mut(c),
+            _ => self.timers.get_mut(&node),
+        }
+    }
+
+    /// Forgets `node`'s timer: an entry still queued for it finds nothing to wake.
+    fn timer_clear(&mut self, node: Node) {
+        match node {
+            Node::Computer(c) => {
+                if let Some(t) = self.computer_timers.get_mut(c) {
+                    *t = Timer::default();
+                }
+            }
+            _ => {
                 self.timers.remove(&node);
             }
-            _ => {}
         }
     }
 
@@ -714,7 +746,7 @@ impl World {
                 );
                 // iPXE starts without the ROM's lease: it asks again.
                 self.net.set_ip(computer.port, None);
-                self.timers.remove(&Node::Computer(c));
+                self.timer_clear(Node::Computer(c));
                 self.queue.push(now + IPXE_START, Event::Start(c));
             }
         }
@@ -728,7 +760,7 @@ impl World {
         computer.outcome = Some(outcome);
         self.running -= 1;
         if computer.managed.is_some() {
-            self.timers.remove(&Node::Agent(c));
+            self.timer_clear(Node::Agent(c));
             self.forget_transfers(c);
         }
         if self.running == 0 {
