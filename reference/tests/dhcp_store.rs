@@ -201,6 +201,26 @@ impl LeaseStore for Batches {
     }
 }
 
+/// Clients 1..=`n` each get an OFFER (drained), then `after_offers` runs, then
+/// the server handles all their REQUESTs without being drained, as the driver
+/// hands it a burst. Returns the offered addresses, client 1's first.
+fn offer_then_request_undrained(
+    s: &mut DhcpServer,
+    t: Instant,
+    n: u8,
+    after_offers: impl FnOnce(),
+) -> Vec<Ipv4Addr> {
+    let offered: Vec<_> = (1..=n)
+        .map(|c| exchange(s, t, &discover(mac(c), u32::from(c))).1.yiaddr)
+        .collect();
+    after_offers();
+    for (c, &ip) in (1..=n).zip(&offered) {
+        let bytes = select(mac(c), u32::from(c), SERVER, ip).emit();
+        s.handle_datagram(t, bcast(&bytes, mac(c)));
+    }
+    offered
+}
+
 /// Group commit: the REQUESTs handled before the driver drains share one store
 /// transaction, and every DHCPACK leaves only after it.
 #[test]
@@ -213,20 +233,9 @@ fn requests_handled_together_are_committed_in_one_batch() {
     )
     .unwrap();
     let t = Instant::from_secs(1);
-    let offered: Vec<_> = (1..=3)
-        .map(|n| {
-            exchange(&mut s, t, &discover(mac(n), u32::from(n)))
-                .1
-                .yiaddr
-        })
-        .collect();
-    assert!(log.lock().unwrap().is_empty(), "offers are not stored");
-    let requests: Vec<_> = (1..=3)
-        .map(|n| select(mac(n), u32::from(n), SERVER, offered[usize::from(n) - 1]).emit())
-        .collect();
-    for (n, bytes) in (1..=3).zip(&requests) {
-        s.handle_datagram(t, bcast(bytes, mac(n)));
-    }
+    let offered = offer_then_request_undrained(&mut s, t, 3, || {
+        assert!(log.lock().unwrap().is_empty(), "offers are not stored")
+    });
     assert!(
         log.lock().unwrap().is_empty(),
         "nothing committed before the drain"
@@ -271,19 +280,7 @@ fn a_failed_batch_acknowledges_nobody_and_undoes_its_bindings() {
     )
     .unwrap();
     let t = Instant::from_secs(1);
-    let offered: Vec<_> = (1..=2)
-        .map(|n| {
-            exchange(&mut s, t, &discover(mac(n), u32::from(n)))
-                .1
-                .yiaddr
-        })
-        .collect();
-    let requests: Vec<_> = (1..=2)
-        .map(|n| select(mac(n), u32::from(n), SERVER, offered[usize::from(n) - 1]).emit())
-        .collect();
-    for (n, bytes) in (1..=2).zip(&requests) {
-        s.handle_datagram(t, bcast(bytes, mac(n)));
-    }
+    let offered = offer_then_request_undrained(&mut s, t, 2, || {});
     assert!(
         replies(&mut s).is_empty(),
         "no DHCPACK without a durable lease"
