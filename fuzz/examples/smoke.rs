@@ -55,8 +55,7 @@ The same seed and corpus give the same inputs in the same order: rerun a
 failure with --target NAME --seed S (the seed is printed at start).";
 
 /// How to replay a saved input, printed with each crash.
-const REPLAY: &str =
-    "cargo run --release --manifest-path fuzz/Cargo.toml --no-default-features --example smoke --";
+const REPLAY: &str = "cargo run --profile smoke --manifest-path fuzz/Cargo.toml --no-default-features --example smoke --";
 
 struct Options {
     seconds: f64,
@@ -276,9 +275,10 @@ fn watchdog(current: Arc<Mutex<Current>>, timeout: Duration, artifacts: PathBuf)
                 Ok(p) => p.display().to_string(),
                 Err(e) => format!("(not saved: {e})"),
             };
+            let t = c.target;
             eprintln!(
-                "TIMEOUT in target {}: one input ran longer than {:?} (seed {:#x})\n  input: {saved}",
-                c.target, timeout, c.seed
+                "TIMEOUT in target {t}: one input ran longer than {timeout:?} (seed {:#x})\n  input:  {saved}\n  replay: {REPLAY} --target {t} {saved}",
+                c.seed
             );
             std::process::exit(1);
         }
@@ -383,11 +383,7 @@ fn smoke_target(
         match execute(f, &input, current) {
             Ok(took) => tally.slowest = tally.slowest.max(took),
             Err(m) => {
-                return Err(crash(
-                    &input,
-                    m,
-                    format!("mutated input #{runs}, seed {:#x}", o.seed),
-                ));
+                return Err(crash(&input, m, format!("mutated input #{runs}")));
             }
         }
         tally.executed += 1;
