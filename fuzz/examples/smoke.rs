@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use std::{env, fs, panic, thread};
 
 use pxelab_fuzz::mutate::{Mutator, Rng};
-use pxelab_fuzz::targets;
+use pxelab_fuzz::targets::{self, Target};
 use sha2::{Digest, Sha256};
 
 const USAGE: &str = "\
@@ -60,7 +60,7 @@ const REPLAY: &str = "cargo run --profile smoke --manifest-path fuzz/Cargo.toml 
 struct Options {
     seconds: f64,
     runs: Option<u64>,
-    targets: Vec<(&'static str, fn(&[u8]))>,
+    targets: Vec<(&'static str, Target)>,
     seed: u64,
     seed_given: bool,
     timeout: Duration,
@@ -254,14 +254,13 @@ fn quiet_panics() {
 /// What the watchdog sees of the input being run.
 struct Current {
     target: &'static str,
-    seed: u64,
     started: Option<Instant>,
     input: Vec<u8>,
 }
 
 /// Ends the process when one input runs past the timeout: the call cannot be
 /// stopped, so the input is saved and the run fails there.
-fn watchdog(current: Arc<Mutex<Current>>, timeout: Duration, artifacts: PathBuf) {
+fn watchdog(current: Arc<Mutex<Current>>, timeout: Duration, artifacts: PathBuf, seed: u64) {
     let tick = (timeout / 4).min(Duration::from_secs(1));
     thread::spawn(move || {
         loop {
@@ -277,8 +276,7 @@ fn watchdog(current: Arc<Mutex<Current>>, timeout: Duration, artifacts: PathBuf)
             };
             let t = c.target;
             eprintln!(
-                "TIMEOUT in target {t}: one input ran longer than {timeout:?} (seed {:#x})\n  input:  {saved}\n  replay: {REPLAY} --target {t} {saved}",
-                c.seed
+                "TIMEOUT in target {t}: one input ran longer than {timeout:?} (seed {seed:#x})\n  input:  {saved}\n  replay: {REPLAY} --target {t} {saved}",
             );
             std::process::exit(1);
         }
@@ -301,7 +299,7 @@ struct Tally {
 }
 
 /// Runs one input, catching its panic; returns the panic message.
-fn execute(f: fn(&[u8]), data: &[u8], current: &Mutex<Current>) -> Result<Duration, String> {
+fn execute(f: Target, data: &[u8], current: &Mutex<Current>) -> Result<Duration, String> {
     {
         let mut c = current.lock().unwrap_or_else(PoisonError::into_inner);
         c.input.clear();
@@ -328,7 +326,7 @@ fn execute(f: fn(&[u8]), data: &[u8], current: &Mutex<Current>) -> Result<Durati
 fn smoke_target(
     o: &Options,
     name: &'static str,
-    f: fn(&[u8]),
+    f: Target,
     current: &Mutex<Current>,
 ) -> Result<Tally, Failure> {
     let corpus = load_corpus(&o.corpus.join(name)).map_err(|message| Failure {
@@ -341,7 +339,6 @@ fn smoke_target(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .target = name;
-    current.lock().unwrap_or_else(PoisonError::into_inner).seed = o.seed;
     let mut tally = Tally {
         corpus: corpus.len(),
         executed: 0,
@@ -446,11 +443,10 @@ fn main() -> ExitCode {
     );
     let current = Arc::new(Mutex::new(Current {
         target: "",
-        seed: o.seed,
         started: None,
         input: Vec::new(),
     }));
-    watchdog(Arc::clone(&current), o.timeout, o.artifacts.clone());
+    watchdog(Arc::clone(&current), o.timeout, o.artifacts.clone(), o.seed);
     quiet_panics();
 
     let mut failures = Vec::new();

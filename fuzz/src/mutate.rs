@@ -317,7 +317,8 @@ mod tests {
         let inputs = run(1, 20_000);
         assert!(inputs.iter().all(|i| i.len() <= 300));
         let new = inputs.iter().filter(|i| !corpus.contains(i)).count();
-        assert!(new > 19_000, "only {new} of 20000 inputs are new");
+        // Some stacks land back on a corpus entry (the empty and 1-byte ones).
+        assert!(new > 18_000, "only {new} of 20000 inputs are new");
     }
 
     #[test]

@@ -23,9 +23,12 @@ pub use serve_config::serve_config;
 pub use tftp_packet::tftp_packet;
 pub use tftp_session::tftp_session;
 
+/// A target: it panics on an input that breaks one of its checks.
+pub type Target = fn(&[u8]);
+
 /// Every target by its cargo-fuzz name (the `[[bin]]` names in `Cargo.toml` and
 /// the `corpus/` directories), in the order the smoke runner takes them.
-pub const ALL: [(&str, fn(&[u8])); 9] = [
+pub const ALL: [(&str, Target); 9] = [
     ("dhcp_message", dhcp_message),
     ("pxe_options", pxe_options),
     ("tftp_packet", tftp_packet),
