@@ -1,17 +1,22 @@
 //! Writes the hand-made seed inputs into `corpus/<target>/seed-*`.
 //!
-//! `cargo run --example make_seeds` from `fuzz/`. The seeds are real packets
-//! (captures from `reference/tests/wire_pxe.rs`) and the exchanges a PXE client
-//! goes through, so the fuzzer starts from deep inside the parsers and machines
-//! instead of having to discover the magic cookie or an RRQ by itself.
+//! `cargo run --no-default-features --example make_seeds` from `fuzz/`. The
+//! seeds are real packets (captures from `reference/tests/wire_pxe.rs`) and the
+//! exchanges a PXE client goes through, so the fuzzer starts from deep inside
+//! the parsers and machines instead of having to discover the magic cookie or an
+//! RRQ by itself.
 
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
 use pxelab_fuzz::record;
+use pxelab_reference::Mac;
 use pxelab_reference::wire::ParseMode;
 use pxelab_reference::wire::dhcp::{DhcpMessage, MessageType, Op, code};
+use pxelab_reference::wire::multicast::{
+    Announce, BlockMap, Data, Message, Nak, Packet, SliceEnd, SliceOk,
+};
 use pxelab_reference::wire::pxe::{
     BootItem, BootServerEntry, DiscoveryControl, MenuItem, MenuPrompt, PxeVendorOptions,
 };
@@ -297,4 +302,93 @@ fn main() {
     ));
     plain.extend(record(0x10, 0, &rrq("big", &[("blksize", "8")])));
     write(&dir, "tftp_session", "plain", &plain);
+
+    multicast(&dir);
+}
+
+/// A multicast packet of the rig's session (7, see
+/// reference/tests/multicast_rig/mod.rs).
+fn mc(message: Message) -> Vec<u8> {
+    Packet::new(7, message)
+        .to_bytes()
+        .expect("the seed packet fits")
+}
+
+/// multicast: config byte, then records. ctl 0 goes to the sender from the
+/// receiver's address, 1 to the receiver from the sender's, bit 1 from a
+/// stranger instead. The rig's image is 3000 bytes: slice 0 is blocks 0 and 1
+/// (1024 bytes each), slice 1 one block of 952.
+fn multicast(dir: &Path) {
+    const RX: Mac = Mac([0x52, 0x54, 0, 0, 0, 0x10]);
+    const STRANGER: Mac = Mac([0x02, 0, 0, 0, 0, 0x66]);
+    let slice_ok = |receiver, slice, round| {
+        mc(Message::SliceOk(SliceOk {
+            receiver,
+            slice,
+            round,
+        }))
+    };
+
+    // Two receivers needed: a stranger joins as the second and reports
+    // whole slices it never got, then the receiver hears a forged Done.
+    let mut stranger = vec![0x01];
+    stranger.extend(record(2, 0, &mc(Message::Join(STRANGER))));
+    stranger.extend(record(2, 2, &slice_ok(STRANGER, 0, 0)));
+    stranger.extend(record(2, 2, &slice_ok(STRANGER, 1, 0)));
+    stranger.extend(record(3, 4, &mc(Message::Done)));
+    write(dir, "multicast", "stranger-joins", &stranger);
+
+    // The receiver is fed, from the sender's own address, an announce of
+    // another size, a block of the wrong bytes and a SliceEnd for it.
+    let mut forged = vec![0x00];
+    forged.extend(record(
+        1,
+        0,
+        &mc(Message::Announce(Announce {
+            image_name: "img".into(),
+            image_size: 5000,
+            sha256: [0; 32],
+            block_len: 1024,
+            slice_blocks: 2,
+        })),
+    ));
+    forged.extend(record(
+        1,
+        1,
+        &mc(Message::Data(Data {
+            slice: 0,
+            block: 0,
+            payload: vec![0xaa; 1024],
+        })),
+    ));
+    forged.extend(record(
+        1,
+        1,
+        &mc(Message::SliceEnd(SliceEnd {
+            slice: 0,
+            round: 0,
+            blocks: 2,
+        })),
+    ));
+    forged.extend(record(1, 4, &slice_ok(RX, 0, 0)));
+    write(dir, "multicast", "forged-to-receiver", &forged);
+
+    // At most two repair rounds, paced Data: the receiver's address keeps
+    // asking for every block of slice 0, then gives up on it.
+    let mut repairs = vec![0x06];
+    let all = BlockMap::full(2).expect("two blocks");
+    for round in 0..3 {
+        repairs.extend(record(
+            0,
+            2,
+            &mc(Message::Nak(Nak {
+                receiver: RX,
+                slice: 0,
+                round,
+                missing: all.clone(),
+            })),
+        ));
+    }
+    repairs.extend(record(0, 5, &slice_ok(RX, 1, 0)));
+    write(dir, "multicast", "repair-rounds", &repairs);
 }

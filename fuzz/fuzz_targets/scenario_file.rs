@@ -1,23 +1,5 @@
-//! Scenario files: `Scenario::from_toml`, what `pxelab run FILE` and `pxelab
-//! sweep` call first, on arbitrary text. The parse and the validation that
-//! follows it (references between machines, servers and expectations, value
-//! ranges) must refuse with an error, never panic, whatever the file says.
-//!
-//! The simulation itself is not run: a valid scenario may ask for a fleet of
-//! thousands and hours of simulated time, which would make every input slow.
+//! libFuzzer entry point; the target is `pxelab_fuzz::targets::scenario_file`
+//! (fuzz/src/targets/scenario_file.rs), which the stable smoke runner drives too.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use pxelab_simulator::scenario::Scenario;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match Scenario::from_toml(text, "fuzz.toml") {
-        Ok(s) => {
-            let _ = format!("{s:?}");
-        }
-        Err(e) => assert!(!e.to_string().is_empty()),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pxelab_fuzz::targets::scenario_file(data));

@@ -1,5 +1,6 @@
-//! Shared pieces of the fuzz targets: how a fuzz input is cut into a sequence of
-//! datagrams for the machine targets (`dhcp_server`, `tftp_session`).
+//! The fuzz targets ([`targets`]), the mutator the stable smoke run feeds them
+//! with ([`mutate`]), and how a fuzz input is cut into a sequence of datagrams
+//! for the machine targets (`dhcp_server`, `tftp_session`, `multicast`).
 //!
 //! A machine is only exercised in depth by a *conversation* (DISCOVER, then
 //! REQUEST for the offer; RRQ, then ACKs), so those targets read the input as
@@ -17,6 +18,9 @@
 //! seeds can be written by hand ([`record`]).
 
 use std::time::Duration;
+
+pub mod mutate;
+pub mod targets;
 
 /// One datagram of a machine target's input.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,7 @@
 //! Whatever arrives on the wire, neither multicast machine panics, everything
 //! they send parses strictly, neither asks to be woken at `now` forever, and
 //! both end within bounded (virtual) time. The same driver runs as the
-//! `multicast` fuzz target (fuzz/fuzz_targets/multicast.rs) for coverage-guided
+//! `multicast` fuzz target (fuzz/src/targets/multicast.rs) for coverage-guided
 //! runs.
 
 mod multicast_rig;

@@ -1,7 +1,7 @@
 //! The driver both hostile-input runs of the multicast protocol use: the
-//! `multicast` fuzz target (fuzz/fuzz_targets/multicast.rs, which includes
-//! this file) and its proptest twin (reference/tests/multicast_fuzz.rs, which
-//! runs in CI, where the nightly fuzz build does not). One sender and one
+//! `multicast` fuzz target (fuzz/src/targets/multicast.rs, which includes
+//! this file; CI runs it briefly through fuzz/examples/smoke.rs) and its
+//! proptest twin (reference/tests/multicast_fuzz.rs). One sender and one
 //! receiver talk to each other over a perfect link while arbitrary datagrams
 //! are thrown at either; see [`drive`].
 #![allow(dead_code)]
