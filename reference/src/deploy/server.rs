@@ -817,14 +817,8 @@ impl DeploymentServer {
     ) -> Result<JobState, JobError> {
         match report {
             JobReport::Progress { note } => {
-                let j = self.job_mut(job)?;
-                if *j.state() != JobState::Running {
-                    return Err(j.refusal(
-                        &JobState::Running,
-                        "progress comes from a running job; start it first",
-                    ));
-                }
-                j.transition(now, JobState::Running, note)?;
+                self.running_job_mut(job, "progress comes from a running job; start it first")?
+                    .transition(now, JobState::Running, note)?;
                 Ok(JobState::Running)
             }
             JobReport::Succeeded { note } => {
@@ -849,13 +843,10 @@ impl DeploymentServer {
         note: String,
     ) -> Result<JobState, JobError> {
         self.committed(now, job, |s| {
-            let j = s.job_mut(job)?;
-            if *j.state() != JobState::Running {
-                return Err(j.refusal(
-                    &JobState::Running,
-                    "only a running job's pre-OS step can finish; start it first",
-                ));
-            }
+            let j = s.running_job_mut(
+                job,
+                "only a running job's pre-OS step can finish; start it first",
+            )?;
             j.transition(now, JobState::Running, note)?;
             j.set_pre_os_done(true);
             Ok(JobState::Running)
@@ -972,6 +963,15 @@ impl DeploymentServer {
             .ok()
             .and_then(|i| self.jobs.get_mut(i))
             .ok_or(JobError::UnknownJob(id))
+    }
+
+    /// `id`, if it is running; else the refusal saying `why` it must be.
+    fn running_job_mut(&mut self, id: JobId, why: &'static str) -> Result<&mut Job, JobError> {
+        let j = self.job_mut(id)?;
+        if *j.state() != JobState::Running {
+            return Err(j.refusal(&JobState::Running, why));
+        }
+        Ok(j)
     }
 
     fn event(&mut self, at: Instant, kind: DeployEventKind) {
